@@ -1,0 +1,423 @@
+//! Validation: turns the raw file into `Config`, checking every rule the contract sets.
+
+use super::load::{ConfigError, Doc};
+use super::raw::{Dur, RawDaemon, RawDiscover, RawFile, RawHook, RawOverrides, RawWorker};
+use super::*;
+use globset::{Glob, GlobSetBuilder};
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+use toml::Spanned;
+
+fn dur(d: &Dur) -> Duration {
+    **d.get_ref()
+}
+
+pub(super) fn resolve(doc: &Doc, raw: RawFile, path: Option<PathBuf>) -> Result<Config, ConfigError> {
+    let daemon = daemon(doc, &raw.daemon)?;
+    let defaults = apply(doc, &raw.defaults.overrides(), &WorkerSettings::default(), "defaults")?;
+    let state_dir = daemon.state_dir.clone();
+
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut workers = Vec::with_capacity(raw.worker.len());
+    for w in &raw.worker {
+        let spec = worker(doc, w.get_ref(), w.span(), &defaults, &state_dir, Source::Config)?;
+        if let Some(first) = seen.insert(spec.id.to_string(), w.span().start) {
+            let (line, _) = super::load::line_col(doc.text, first);
+            let span = w.get_ref().id.as_ref().map_or(w.span(), |i| i.span());
+            return Err(doc.error(
+                span,
+                "worker.id",
+                format!("duplicate worker id {:?} (first defined on line {line})", spec.id.as_str()),
+            ));
+        }
+        workers.push(spec);
+    }
+
+    let discover =
+        raw.discover.iter().map(|d| discover(doc, d, &defaults, &state_dir)).collect::<Result<Vec<_>, _>>()?;
+    let hooks = raw.hook.iter().map(|h| hook(doc, h)).collect::<Result<Vec<_>, _>>()?;
+    Ok(Config { path, daemon, defaults, workers, discover, hooks })
+}
+
+fn daemon(doc: &Doc, d: &RawDaemon) -> Result<DaemonSettings, ConfigError> {
+    let state_dir =
+        d.state_dir.as_deref().map(|s| paths::expand(s, Path::new("/"))).unwrap_or_else(paths::default_state_dir);
+    let runtime = paths::default_runtime_dir(&state_dir);
+    let path_or = |v: &Option<String>, default: PathBuf| v.as_deref().map_or(default, |s| paths::expand(s, &state_dir));
+    let positive = |v: &Option<Dur>, key: &str, default: u64| -> Result<Duration, ConfigError> {
+        match v {
+            None => Ok(Duration::from_secs(default)),
+            Some(d) if dur(d).is_zero() => Err(doc.error(d.span(), key, "must be greater than 0s")),
+            Some(d) => Ok(dur(d)),
+        }
+    };
+    let hook_concurrency = match &d.hook_concurrency {
+        None => 8,
+        Some(n) if *n.get_ref() == 0 => {
+            return Err(doc.error(n.span(), "daemon.hook_concurrency", "must be at least 1"));
+        }
+        Some(n) => *n.get_ref(),
+    };
+    let listen = match &d.listen {
+        None => None,
+        Some(l) => Some(l.get_ref().parse().map_err(|_| {
+            doc.error(
+                l.span(),
+                "daemon.listen",
+                format!("{:?} is not an ADDRESS:PORT such as \"127.0.0.1:9464\"", l.get_ref()),
+            )
+        })?),
+    };
+    Ok(DaemonSettings {
+        sweep_interval: positive(&d.sweep_interval, "daemon.sweep_interval", 5)?,
+        status_file: path_or(&d.status_file, runtime.join("status.json")),
+        event_log: path_or(&d.event_log, state_dir.join("events.ndjson")),
+        heartbeat_file: path_or(&d.heartbeat_file, runtime.join("heartbeat.json")),
+        heartbeat_interval: positive(&d.heartbeat_interval, "daemon.heartbeat_interval", 10)?,
+        liveness_every: Some(d.liveness_every.as_ref().map_or(Duration::from_secs(60), dur)).filter(|d| !d.is_zero()),
+        forget_after: positive(&d.forget_after, "daemon.forget_after", 24 * 3600)?,
+        hook_concurrency,
+        listen,
+        auth_token_file: d.auth_token_file.as_deref().map(|s| paths::expand(s, &state_dir)),
+        textfile: d.textfile.as_deref().map(|s| paths::expand(s, &state_dir)),
+        presets_dir: d.presets_dir.as_deref().map(|s| paths::expand(s, &state_dir)),
+        state_dir,
+    })
+}
+
+/// Applies a table's overrides to `base` and checks the threshold rules on the result.
+fn apply(doc: &Doc, o: &RawOverrides, base: &WorkerSettings, table: &str) -> Result<WorkerSettings, ConfigError> {
+    let mut s = base.clone();
+    let t = &mut s.thresholds;
+    if let Some(d) = o.quiet_after {
+        t.quiet_after = dur(d);
+    }
+    if let Some(d) = o.stalled_after {
+        t.stalled_after = dur(d);
+    }
+    if let Some(d) = o.start_grace {
+        t.start_grace = dur(d);
+    }
+    if let Some(d) = o.flap_window {
+        if dur(d).is_zero() {
+            return Err(doc.error(d.span(), &format!("{table}.flap_window"), "must be greater than 0s"));
+        }
+        t.flap_window = dur(d);
+    }
+    if let Some(n) = o.flap_threshold {
+        if *n.get_ref() < 2 {
+            return Err(doc.error(n.span(), &format!("{table}.flap_threshold"), "must be at least 2"));
+        }
+        t.flap_threshold = *n.get_ref();
+    }
+    // Point at whichever threshold this table set, so the message lands on the line to fix.
+    let blame = o.quiet_after.or(o.stalled_after).map(|d| d.span());
+    if t.quiet_after.is_zero() {
+        return Err(doc.error(blame.unwrap_or(0..0), &format!("{table}.quiet_after"), "must be greater than 0s"));
+    }
+    if t.quiet_after >= t.stalled_after {
+        let span = o.stalled_after.or(o.quiet_after).map(|d| d.span()).unwrap_or(0..0);
+        let key = if o.stalled_after.is_some() { "stalled_after" } else { "quiet_after" };
+        return Err(doc.error(
+            span,
+            &format!("{table}.{key}"),
+            format!(
+                "quiet_after ({}) must be shorter than stalled_after ({})",
+                humantime::format_duration(t.quiet_after),
+                humantime::format_duration(t.stalled_after)
+            ),
+        ));
+    }
+    if let Some(a) = o.activity {
+        s.activity = match a.get_ref().as_str() {
+            "mtime" => Activity::Mtime,
+            "content" => Activity::Content,
+            other => {
+                return Err(doc.error(
+                    a.span(),
+                    &format!("{table}.activity"),
+                    format!("unknown activity {other:?} (expected \"mtime\" or \"content\")"),
+                ));
+            }
+        };
+    }
+    if let Some(p) = o.ignore_preset {
+        if p.get_ref().is_empty() {
+            return Err(doc.error(p.span(), &format!("{table}.ignore_preset"), "must name a preset"));
+        }
+        s.ignore_preset = p.get_ref().clone();
+    }
+    if let Some(i) = o.ignore {
+        s.ignore = i.get_ref().clone();
+    }
+    if let Some(n) = o.min_new_chars {
+        s.min_new_chars = n;
+    }
+    if let Some(d) = o.input_after {
+        s.input_after = dur(d);
+    }
+    if let Some(r) = o.repipe {
+        s.repipe = r;
+    }
+    Ok(s)
+}
+
+fn text(v: &Option<Spanned<String>>) -> Option<&str> {
+    v.as_ref().map(|s| s.get_ref().as_str())
+}
+
+pub(super) fn worker(
+    doc: &Doc,
+    w: &RawWorker,
+    table: Range<usize>,
+    base: &WorkerSettings,
+    state_dir: &Path,
+    source: Source,
+) -> Result<WorkerSpec, ConfigError> {
+    let id_raw =
+        w.id.as_ref().ok_or_else(|| doc.error(table.clone(), "worker.id", "missing (every worker needs an id)"))?;
+    let id =
+        WorkerId::new(id_raw.get_ref().as_str()).map_err(|e| doc.error(id_raw.span(), "worker.id", e.to_string()))?;
+    let log = w
+        .log
+        .as_ref()
+        .ok_or_else(|| doc.error(table.clone(), "worker.log", "missing (every worker needs a log path)"))?;
+    let given: Vec<&str> = [("pid", w.pid.is_some()), ("pidfile", w.pidfile.is_some()), ("tmux", w.tmux.is_some())]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect();
+    if given.len() > 1 {
+        let span = w.pidfile.as_ref().map(|p| p.span()).or(w.tmux.as_ref().map(|t| t.span())).unwrap_or(table);
+        return Err(doc.error(
+            span,
+            &format!("worker.{}", given[1]),
+            format!("use only one of pid, pidfile, tmux (found {})", given.join(", ")),
+        ));
+    }
+    if let (Some(sock), None) = (&w.tmux_socket, &w.tmux) {
+        return Err(doc.error(sock.span(), "worker.tmux_socket", "only meaningful together with tmux"));
+    }
+    let process = if let Some(pid) = &w.pid {
+        let n = *pid.get_ref();
+        if !(1..=i64::from(i32::MAX)).contains(&n) {
+            return Err(doc.error(pid.span(), "worker.pid", format!("{n} is not a valid PID")));
+        }
+        ProcessSpec::Pid(n as i32)
+    } else if let Some(pf) = text(&w.pidfile) {
+        ProcessSpec::Pidfile(paths::expand(pf, state_dir))
+    } else if let Some(t) = &w.tmux {
+        if t.get_ref().trim().is_empty() {
+            return Err(doc.error(
+                t.span(),
+                "worker.tmux",
+                "must name a tmux target such as \"%3\" or \"session:1.0\"",
+            ));
+        }
+        ProcessSpec::Tmux {
+            target: t.get_ref().clone(),
+            server: text(&w.tmux_socket).map_or(TmuxServer::Default, TmuxServer::parse),
+        }
+    } else {
+        ProcessSpec::None
+    };
+    Ok(WorkerSpec {
+        id,
+        log: paths::expand(log.get_ref(), state_dir),
+        process,
+        source,
+        settings: apply(doc, &w.overrides(), base, "worker")?,
+        labels: labels(doc, &w.labels, table)?,
+    })
+}
+
+fn labels(
+    doc: &Doc,
+    l: &BTreeMap<String, String>,
+    table: Range<usize>,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    for k in l.keys() {
+        let ok = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return Err(doc.error(
+                table,
+                &format!("labels.{k}"),
+                "label names must match [A-Za-z_][A-Za-z0-9_]* (they become metric labels and environment names)",
+            ));
+        }
+    }
+    Ok(l.clone())
+}
+
+fn discover(
+    doc: &Doc,
+    d: &Spanned<RawDiscover>,
+    defaults: &WorkerSettings,
+    state_dir: &Path,
+) -> Result<DiscoverSpec, ConfigError> {
+    let span = d.span();
+    let d = d.get_ref();
+    let kinds: Vec<&str> = [("logs", d.logs.is_some()), ("tmux", d.tmux.is_some()), ("registry", d.registry.is_some())]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect();
+    if kinds.len() != 1 {
+        return Err(doc.error(
+            span,
+            "discover",
+            format!(
+                "each [[discover]] needs exactly one of logs, tmux, registry (found {})",
+                if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") }
+            ),
+        ));
+    }
+    let settings = apply(doc, &d.overrides(), defaults, "discover")?;
+    let labels = labels(doc, &d.labels, span.clone())?;
+    let stray = |set: bool, key: &str, kind: &str| -> Result<(), ConfigError> {
+        if set {
+            Err(doc.error(span.clone(), &format!("discover.{key}"), format!("not used by a {kind} source")))
+        } else {
+            Ok(())
+        }
+    };
+    if let Some(logs) = &d.logs {
+        stray(d.log.is_some(), "log", "logs glob")?;
+        stray(d.only_piped.is_some(), "only_piped", "logs glob")?;
+        let pattern = paths::expand(logs.get_ref(), state_dir).to_string_lossy().into_owned();
+        Glob::new(&pattern).map_err(|e| doc.error(logs.span(), "discover.logs", format!("bad glob: {e}")))?;
+        let id = text(&d.id).unwrap_or("{stem}").to_string();
+        check_template(doc, d.id.as_ref(), "discover.id", &id, &["stem", "name"])?;
+        if let Some(p) = &d.pidfile {
+            check_template(doc, Some(p), "discover.pidfile", p.get_ref(), &["stem", "name"])?;
+        }
+        let pidfile = text(&d.pidfile).map(|p| paths::expand(p, state_dir).to_string_lossy().into_owned());
+        return Ok(DiscoverSpec::Glob(GlobSource { pattern, id, pidfile, settings, labels }));
+    }
+    if let Some(server) = &d.tmux {
+        stray(d.pidfile.is_some(), "pidfile", "tmux")?;
+        let pane_keys = ["session", "window", "pane", "pane_id"];
+        let log = d.log.as_ref().ok_or_else(|| {
+            doc.error(
+                server.span(),
+                "discover.log",
+                "a tmux source needs a log template, e.g. \"~/logs/{session}.log\"",
+            )
+        })?;
+        check_template(doc, Some(log), "discover.log", log.get_ref(), &pane_keys)?;
+        let id = text(&d.id).unwrap_or("{session}").to_string();
+        check_template(doc, d.id.as_ref(), "discover.id", &id, &pane_keys)?;
+        return Ok(DiscoverSpec::Tmux(TmuxSource {
+            server: TmuxServer::parse(server.get_ref()),
+            log: paths::expand(log.get_ref(), state_dir).to_string_lossy().into_owned(),
+            id,
+            only_piped: d.only_piped.unwrap_or(true),
+            settings,
+            labels,
+        }));
+    }
+    let reg = d.registry.as_ref().expect("one kind is set");
+    for (set, key) in [
+        (d.id.is_some(), "id"),
+        (d.log.is_some(), "log"),
+        (d.pidfile.is_some(), "pidfile"),
+        (d.only_piped.is_some(), "only_piped"),
+    ] {
+        stray(set, key, "registry")?;
+    }
+    Ok(DiscoverSpec::Registry(RegistrySource { dir: paths::expand(reg.get_ref(), state_dir), settings, labels }))
+}
+
+/// Rejects `{placeholders}` the source cannot fill, so a typo fails at load, not per sweep.
+fn check_template(
+    doc: &Doc,
+    at: Option<&Spanned<String>>,
+    key: &str,
+    t: &str,
+    allowed: &[&str],
+) -> Result<(), ConfigError> {
+    let mut rest = t;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..].find('}').map(|c| open + c);
+        let name = close.map(|c| &rest[open + 1..c]);
+        match name {
+            Some(n) if allowed.contains(&n) => rest = &rest[close.unwrap() + 1..],
+            _ => {
+                let span = at.map_or(0..0, |s| s.span());
+                let list: Vec<String> = allowed.iter().map(|a| format!("{{{a}}}")).collect();
+                return Err(doc.error(
+                    span,
+                    key,
+                    format!("unknown placeholder in {t:?} (allowed: {})", list.join(" ")),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn hook(doc: &Doc, h: &Spanned<RawHook>) -> Result<HookSpec, ConfigError> {
+    let span = h.span();
+    let h = h.get_ref();
+    let command = h.command.as_ref().ok_or_else(|| {
+        doc.error(span.clone(), "hook.command", "missing (an argv list such as [\"/usr/local/bin/alert\", \"--now\"])")
+    })?;
+    if command.get_ref().first().is_none_or(|c| c.is_empty()) {
+        return Err(doc.error(command.span(), "hook.command", "must not be empty"));
+    }
+    let program = &command.get_ref()[0];
+    let name = match &h.name {
+        Some(n) if n.get_ref().is_empty() => return Err(doc.error(n.span(), "hook.name", "must not be empty")),
+        Some(n) => n.get_ref().clone(),
+        None => Path::new(program).file_name().map_or_else(|| program.clone(), |f| f.to_string_lossy().into_owned()),
+    };
+    let on = match &h.on {
+        None => vec![OnPattern::Any],
+        Some(list) => {
+            if list.get_ref().is_empty() {
+                return Err(doc.error(list.span(), "hook.on", "must list at least one pattern"));
+            }
+            list.get_ref()
+                .iter()
+                .map(|p| OnPattern::parse(p).map_err(|e| doc.error(list.span(), "hook.on", format!("{p:?}: {e}"))))
+                .collect::<Result<Vec<_>, _>>()?
+        }
+    };
+    let workers = match &h.workers {
+        None => None,
+        Some(globs) => {
+            let mut b = GlobSetBuilder::new();
+            for g in globs.get_ref() {
+                b.add(
+                    Glob::new(g)
+                        .map_err(|e| doc.error(globs.span(), "hook.workers", format!("bad glob {g:?}: {e}")))?,
+                );
+            }
+            let set = b.build().map_err(|e| doc.error(globs.span(), "hook.workers", e.to_string()))?;
+            Some((globs.get_ref().clone(), set))
+        }
+    };
+    let timeout = h.timeout.as_ref().map_or(Duration::from_secs(30), dur);
+    if timeout.is_zero() {
+        return Err(doc.error(h.timeout.as_ref().unwrap().span(), "hook.timeout", "must be greater than 0s"));
+    }
+    let repeat = h.repeat.as_ref().map(dur);
+    if let (Some(r), Some(d)) = (repeat, &h.repeat) {
+        if r.is_zero() {
+            return Err(doc.error(
+                d.span(),
+                "hook.repeat",
+                "must be greater than 0s (leave it out to turn reminders off)",
+            ));
+        }
+    }
+    Ok(HookSpec {
+        name,
+        command: command.get_ref().clone(),
+        on,
+        workers,
+        timeout,
+        retries: h.retries.unwrap_or(2),
+        repeat,
+    })
+}

@@ -1,0 +1,5 @@
+//! The `pulsewatch` binary: everything lives in the library; this only hands over.
+
+fn main() -> std::process::ExitCode {
+    pulsewatch::cli::main()
+}

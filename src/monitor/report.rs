@@ -1,0 +1,45 @@
+//! The status document built from the engine's workers.
+
+use super::Monitor;
+use crate::sink::status::{Counts, DaemonInfo, StatusDoc, WorkerStatus};
+use crate::timefmt::{rfc3339, secs};
+
+impl Monitor {
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for w in self.workers.values() {
+            c.add(w.tracker.state);
+        }
+        c
+    }
+
+    pub fn status(&self, daemon: DaemonInfo) -> StatusDoc {
+        let workers = self
+            .workers
+            .values()
+            .map(|w| {
+                let th = &w.spec.settings.thresholds;
+                WorkerStatus {
+                    id: w.spec.id.to_string(),
+                    state: w.tracker.state,
+                    reason: w.tracker.reason,
+                    since: rfc3339(w.tracker.since),
+                    idle_for_s: secs(w.view.verdict.idle_for),
+                    log: w.spec.log.display().to_string(),
+                    log_mtime: w.view.log.mtime().map(rfc3339),
+                    log_size: w.view.log.size(),
+                    pid: w.view.process.pid(),
+                    pid_alive: w.view.process.alive(),
+                    source: w.spec.source,
+                    flapping: w.tracker.flap.flapping,
+                    clock_skew: w.view.verdict.clock_skew,
+                    labels: w.spec.labels.clone(),
+                    quiet_after_s: secs(th.quiet_after),
+                    stalled_after_s: secs(th.stalled_after),
+                    error: w.view.error.clone(),
+                }
+            })
+            .collect();
+        StatusDoc { schema: crate::sink::status::SCHEMA, daemon, counts: self.counts(), workers }
+    }
+}

@@ -1,0 +1,32 @@
+//! The edge that touches the system: /proc, pidfiles, log files and tmux, turned into the
+//! plain facts that identity and classification judge.
+
+mod log;
+mod process;
+pub mod procstat;
+pub mod tmux;
+
+pub use log::{LogFacts, stat_log};
+pub use process::{PidfileRead, boot_id, probe_pid, read_pidfile, start_time};
+
+use crate::config::ProcessSpec;
+use crate::identity::ProcessInput;
+
+/// Finds the process of a worker where its spec says to look. Returns the input for
+/// `identity::judge` and a warning for bad input (a pidfile with garbage, say).
+pub fn process_input(spec: &ProcessSpec) -> (ProcessInput, Option<String>) {
+    match spec {
+        ProcessSpec::None => (ProcessInput::NotConfigured, None),
+        ProcessSpec::Pid(pid) => (ProcessInput::Pid { pid: *pid, facts: probe_pid(*pid) }, None),
+        ProcessSpec::Pidfile(path) => match read_pidfile(path) {
+            PidfileRead::Pid(pid) => (ProcessInput::Pid { pid, facts: probe_pid(pid) }, None),
+            PidfileRead::Missing => (ProcessInput::PidfileUnusable, None),
+            PidfileRead::Invalid(why) => (ProcessInput::PidfileUnusable, Some(format!("{}:1: {why}", path.display()))),
+        },
+        ProcessSpec::Tmux { target, server } => match tmux::pane_pid(server, target) {
+            Ok(Some(pid)) => (ProcessInput::Pid { pid, facts: probe_pid(pid) }, None),
+            Ok(None) => (ProcessInput::PaneGone, None),
+            Err(e) => (ProcessInput::PaneGone, Some(e)),
+        },
+    }
+}

@@ -1,0 +1,206 @@
+//! The ndjson event log: gapless `seq` across restarts, appends that survive external
+//! rotation, and a bounded queue so a full disk loses nothing that was already stamped.
+
+use crate::event::{Event, Stamped};
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// Lines kept in memory while the log cannot be written; beyond this the oldest are dropped
+/// (and counted), so a long outage cannot exhaust memory.
+const MAX_PENDING: usize = 100_000;
+
+pub struct EventLog {
+    path: PathBuf,
+    file: Option<(File, u64, u64)>,
+    next_seq: u64,
+    pending: VecDeque<String>,
+    /// Write failures and dropped lines since start.
+    pub faults: u64,
+    pub last_error: Option<String>,
+}
+
+impl EventLog {
+    /// Opens (lazily) the log at `path`; `seq` continues after the larger of `saved_seq`
+    /// and the last seq found in the file itself.
+    pub fn open(path: &Path, saved_seq: u64) -> EventLog {
+        let last = last_seq_in(path).unwrap_or(0).max(saved_seq);
+        EventLog {
+            path: path.to_path_buf(),
+            file: None,
+            next_seq: last + 1,
+            pending: VecDeque::new(),
+            faults: 0,
+            last_error: None,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    /// Stamps `events` with consecutive seqs and appends them.
+    pub fn record(&mut self, events: Vec<Event>, now: SystemTime) -> Vec<Stamped> {
+        let stamped: Vec<Stamped> = events
+            .into_iter()
+            .map(|e| {
+                let s = Stamped::new(self.next_seq, now, e);
+                self.next_seq += 1;
+                s
+            })
+            .collect();
+        for s in &stamped {
+            if self.pending.len() == MAX_PENDING {
+                self.pending.pop_front();
+                self.faults += 1;
+            }
+            self.pending.push_back(s.line.clone());
+        }
+        self.flush();
+        stamped
+    }
+
+    /// Writes what is queued; on failure keeps it for the next call.
+    pub fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        match self.try_flush() {
+            Ok(()) => self.last_error = None,
+            Err(e) => {
+                self.faults += 1;
+                self.file = None;
+                let msg = format!("{}: {e}", self.path.display());
+                if self.last_error.as_deref() != Some(&msg) {
+                    tracing::error!(error = %msg, queued = self.pending.len(), "cannot write the event log; keeping events queued");
+                }
+                self.last_error = Some(msg);
+            }
+        }
+    }
+
+    fn try_flush(&mut self) -> std::io::Result<()> {
+        self.reopen_if_rotated()?;
+        let (file, _, _) = self.file.as_mut().expect("opened above");
+        let mut buf = String::with_capacity(self.pending.iter().map(|l| l.len() + 1).sum());
+        for l in &self.pending {
+            buf.push_str(l);
+            buf.push('\n');
+        }
+        file.write_all(buf.as_bytes())?;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Rotation (rename away, copy and delete, …) leaves our descriptor on the old file;
+    /// comparing inodes with the path tells, and appends then go to a fresh file.
+    fn reopen_if_rotated(&mut self) -> std::io::Result<()> {
+        let current = std::fs::metadata(&self.path).ok().map(|m| (m.dev(), m.ino()));
+        if let (Some((_, dev, ino)), Some(cur)) = (&self.file, current) {
+            if (*dev, *ino) == cur {
+                return Ok(());
+            }
+        }
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut f = OpenOptions::new().create(true).append(true).read(true).open(&self.path)?;
+        let m = f.metadata()?;
+        // A crash can leave half a line; end it so the next record starts on its own line.
+        if m.len() > 0 {
+            let mut last = [0u8; 1];
+            f.seek(SeekFrom::End(-1))?;
+            f.read_exact(&mut last)?;
+            if last[0] != b'\n' {
+                f.write_all(b"\n")?;
+            }
+        }
+        self.file = Some((f, m.dev(), m.ino()));
+        Ok(())
+    }
+}
+
+/// The `seq` of the last complete record in the log, reading only its tail.
+pub fn last_seq_in(path: &Path) -> Option<u64> {
+    let mut f = File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let start = len.saturating_sub(64 * 1024);
+    f.seek(SeekFrom::Start(start)).ok()?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).ok()?;
+    buf.split(|&b| b == b'\n')
+        .rev()
+        .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
+        .find_map(|v| v.get("seq").and_then(|s| s.as_u64()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventKind;
+
+    fn ev() -> Event {
+        Event::daemon(EventKind::ConfigReloaded {})
+    }
+
+    fn seqs(path: &Path) -> Vec<u64> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| v["seq"].as_u64().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn seq_continues_across_reopen_and_torn_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("events.ndjson");
+        let mut log = EventLog::open(&p, 0);
+        log.record(vec![ev(), ev()], SystemTime::now());
+        drop(log);
+        // A crash mid-write leaves a partial line behind.
+        std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"{\"v\":1,\"se").unwrap();
+        let mut log = EventLog::open(&p, 1);
+        log.record(vec![ev()], SystemTime::now());
+        assert_eq!(seqs(&p), vec![1, 2, 3]);
+        // The saved seq wins when the file was rotated away.
+        std::fs::rename(&p, dir.path().join("old")).unwrap();
+        let mut log = EventLog::open(&p, 3);
+        log.record(vec![ev()], SystemTime::now());
+        assert_eq!(seqs(&p), vec![4]);
+    }
+
+    #[test]
+    fn follows_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("events.ndjson");
+        let mut log = EventLog::open(&p, 0);
+        log.record(vec![ev()], SystemTime::now());
+        std::fs::rename(&p, dir.path().join("events.1")).unwrap();
+        log.record(vec![ev()], SystemTime::now());
+        assert_eq!(seqs(&p), vec![2]);
+        assert_eq!(seqs(&dir.path().join("events.1")), vec![1]);
+    }
+
+    #[test]
+    fn queues_while_unwritable() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("notadir");
+        std::fs::write(&blocker, "").unwrap();
+        let p = blocker.join("events.ndjson");
+        let mut log = EventLog::open(&p, 0);
+        log.record(vec![ev(), ev()], SystemTime::now());
+        assert!(log.faults > 0 && log.last_error.is_some());
+        std::fs::remove_file(&blocker).unwrap();
+        log.record(vec![ev()], SystemTime::now());
+        assert_eq!(seqs(&p), vec![1, 2, 3], "nothing stamped is lost");
+    }
+}

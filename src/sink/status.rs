@@ -1,0 +1,94 @@
+//! The status document: the contract's JSON, written atomically after every sweep and
+//! printed by `once --json`.
+
+use crate::model::{Reason, Source, State};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusDoc {
+    pub schema: u32,
+    pub daemon: DaemonInfo,
+    pub counts: Counts,
+    pub workers: Vec<WorkerStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DaemonInfo {
+    pub pid: u32,
+    pub version: String,
+    pub started_at: String,
+    pub updated_at: String,
+    pub config: String,
+    /// Runtime faults counted since start (event log, status, state, logs, hooks): the
+    /// daemon keeps going, and this is where it says so.
+    #[serde(default)]
+    pub faults: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub alive: usize,
+    pub quiet: usize,
+    pub stalled: usize,
+    pub orphaned: usize,
+}
+
+impl Counts {
+    pub fn add(&mut self, s: State) {
+        *match s {
+            State::Alive => &mut self.alive,
+            State::Quiet => &mut self.quiet,
+            State::Stalled => &mut self.stalled,
+            State::Orphaned => &mut self.orphaned,
+        } += 1;
+    }
+
+    pub fn total(&self) -> usize {
+        self.alive + self.quiet + self.stalled + self.orphaned
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerStatus {
+    pub id: String,
+    pub state: State,
+    pub reason: Reason,
+    pub since: String,
+    pub idle_for_s: f64,
+    pub log: String,
+    pub log_mtime: Option<String>,
+    pub log_size: Option<u64>,
+    pub pid: Option<i32>,
+    pub pid_alive: Option<bool>,
+    pub source: Source,
+    pub flapping: bool,
+    pub clock_skew: bool,
+    pub labels: BTreeMap<String, String>,
+    pub quiet_after_s: f64,
+    pub stalled_after_s: f64,
+    /// Why the log or process could not be looked at, when that is the case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl StatusDoc {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("status serializes")
+    }
+
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let mut bytes = serde_json::to_vec(self).expect("status serializes");
+        bytes.push(b'\n');
+        // Readable by other users: `pulsewatch status` and monitoring agents read it.
+        super::atomic::write(path, &bytes, 0o644, false)
+    }
+
+    pub fn read(path: &Path) -> Result<StatusDoc, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: not a status document: {e}", path.display()))
+    }
+}
