@@ -1,0 +1,181 @@
+//! Shared helpers for the integration tests: a sandbox directory with a config, the built
+//! binary, a daemon handle that is killed on drop, and polling with a deadline.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_pulsewatch")
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, or panics naming `what` after `timeout`.
+pub fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() >= end {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A temp directory holding a config whose state, status and event files stay inside it.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        Sandbox { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.path("state")
+    }
+    pub fn status_file(&self) -> PathBuf {
+        self.path("run/status.json")
+    }
+    pub fn event_log(&self) -> PathBuf {
+        self.path("state/events.ndjson")
+    }
+
+    /// Writes `config.toml`: `daemon_extra` goes into `[daemon]` (after the sandbox paths),
+    /// `rest` after it (`[defaults]`, `[[worker]]`, …).
+    pub fn config(&self, daemon_extra: &str, rest: &str) -> PathBuf {
+        let p = self.path("config.toml");
+        let body = format!(
+            "[daemon]\nstate_dir = {:?}\nstatus_file = {:?}\nheartbeat_file = {:?}\n{daemon_extra}\n\n{rest}\n",
+            self.state_dir(),
+            self.status_file(),
+            self.path("run/heartbeat.json"),
+        );
+        std::fs::write(&p, body).expect("write config");
+        p
+    }
+
+    pub fn write(&self, rel: &str, content: &str) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    pub fn events(&self) -> Vec<Value> {
+        read_events(&self.event_log())
+    }
+
+    /// The status file, once it exists and parses.
+    pub fn status(&self) -> Option<Value> {
+        let text = std::fs::read_to_string(self.status_file()).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
+pub fn read_events(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// The worker entry of a status document.
+pub fn worker<'a>(status: &'a Value, id: &str) -> Option<&'a Value> {
+    status["workers"].as_array()?.iter().find(|w| w["id"] == id)
+}
+
+/// `pulsewatch ARGS` to completion, with HOME, XDG and the systemd directory variables
+/// pointed into `home`, so neither the user's config nor system paths are touched (tests
+/// run as root in CI, where the defaults would be /var/lib and /run).
+pub fn run(home: &Path, args: &[&str]) -> Output {
+    command(home).args(args).output().expect("run pulsewatch")
+}
+
+pub fn command(home: &Path) -> Command {
+    let mut c = Command::new(bin());
+    c.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_STATE_HOME", home.join(".local/state"))
+        .env("XDG_RUNTIME_DIR", home.join("run"))
+        .env("STATE_DIRECTORY", home.join("state"))
+        .env("RUNTIME_DIRECTORY", home.join("run"))
+        .env_remove("PULSEWATCH_CONFIG")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null());
+    c
+}
+
+/// A running `pulsewatch run`, SIGKILLed on drop if still running.
+pub struct Daemon {
+    pub child: Child,
+}
+
+impl Daemon {
+    pub fn start(home: &Path, config: &Path) -> Daemon {
+        Daemon::start_with(command(home).arg("run").arg("-c").arg(config))
+    }
+
+    pub fn start_with(cmd: &mut Command) -> Daemon {
+        let child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn daemon");
+        Daemon { child }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn signal(&self, sig: rustix::process::Signal) {
+        rustix::process::kill_process(rustix::process::Pid::from_raw(self.pid()).unwrap(), sig).expect("signal daemon");
+    }
+
+    /// SIGTERM, then wait (at most 10 s) for the exit status.
+    pub fn stop(&mut self) -> ExitStatus {
+        self.signal(rustix::process::Signal::TERM);
+        let child = &mut self.child;
+        wait_until("the daemon to exit", Duration::from_secs(10), || child.try_wait().ok().flatten())
+    }
+
+    /// Everything the daemon wrote to stderr (call after it exited).
+    pub fn stderr(&mut self) -> String {
+        let mut s = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut s);
+        }
+        s
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A child process that is killed and reaped on drop.
+pub struct Proc(pub Child);
+
+impl Proc {
+    pub fn sleep() -> Proc {
+        Proc(Command::new("sleep").arg("600").spawn().expect("spawn sleep"))
+    }
+    pub fn pid(&self) -> i32 {
+        self.0.id() as i32
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
