@@ -43,7 +43,10 @@ pub struct Daemon {
     events: EventLog,
     started_at: SystemTime,
     faults: Faults,
+    last_save: std::time::Instant,
 }
+
+const SEQ_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Daemon {
     pub fn start(cfg: Config, explicit: Option<PathBuf>) -> Result<Daemon, DaemonError> {
@@ -53,7 +56,15 @@ impl Daemon {
         let last_seq = saved.as_ref().map_or(0, |s| s.last_seq);
         let events = EventLog::open(&cfg.daemon.event_log, last_seq);
         let monitor = Monitor::new(probe::boot_id(), saved);
-        Ok(Daemon { cfg, explicit, monitor, events, started_at: SystemTime::now(), faults: Faults::default() })
+        Ok(Daemon {
+            cfg,
+            explicit,
+            monitor,
+            events,
+            started_at: SystemTime::now(),
+            faults: Faults::default(),
+            last_save: std::time::Instant::now(),
+        })
     }
 
     /// One full pass: discover, probe, classify, record. Returns what was recorded.
@@ -84,13 +95,18 @@ impl Daemon {
             return Vec::new();
         }
         let stamped = self.events.record(events, now);
-        // The state carries the last seq, so it is saved whenever events were stamped.
-        self.monitor.take_dirty();
-        self.save_state();
+        // State is saved when it changed. The seq it also carries is recovered from the event
+        // log's tail on start, so seq-only progress (liveness events) is saved at most every
+        // SEQ_SAVE_EVERY, which bounds the cost at 10,000 workers; only a log rotated away and
+        // a crash within that window could then reuse a seq.
+        if self.monitor.take_dirty() || self.last_save.elapsed() >= SEQ_SAVE_EVERY {
+            self.save_state();
+        }
         stamped
     }
 
     fn save_state(&mut self) {
+        self.last_save = std::time::Instant::now();
         let saved = self.monitor.saved(self.events.last_seq());
         if let Err(e) = persist::save(&state_path(&self.cfg), &saved) {
             self.faults.state_file += 1;
@@ -184,6 +200,7 @@ async fn run_loop(cfg: Config, explicit: Option<PathBuf>) -> Result<(), DaemonEr
     tracing::info!(signal = reason, "stopping");
     let now = SystemTime::now();
     d.record(vec![Event::daemon(EventKind::DaemonStopping { reason: reason.to_string() })], now);
+    d.save_state();
     d.write_status(now);
     Ok(())
 }

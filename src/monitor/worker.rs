@@ -104,6 +104,7 @@ impl Worker {
         let verdict = view.verdict;
         self.view = view;
         let mut events = self.apply(verdict, now);
+        // Liveness below is a report, not a change of state: it does not make state dirty.
         dirty |= !events.is_empty();
         if let Some(every) = liveness_every {
             if now.duration_since(self.liveness_at).unwrap_or_default() >= every {
