@@ -186,6 +186,8 @@ async fn run_loop(cfg: Config, explicit: Option<PathBuf>) -> Result<(), DaemonEr
     let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
     let mut d = Daemon::start(cfg, explicit)?;
     tracing::info!(config = %d.cfg.describe_source(), state_dir = %d.cfg.daemon.state_dir.display(), "pulsewatch {VERSION} starting");
+    // Registry entries take effect when written, not at the next sweep.
+    let mut registry = crate::discover::watch::RegistryWatch::new(&d.cfg);
     d.first_sweep();
     tracing::info!(workers = d.monitor.workers.len(), "first sweep complete");
     let reason = loop {
@@ -194,7 +196,11 @@ async fn run_loop(cfg: Config, explicit: Option<PathBuf>) -> Result<(), DaemonEr
             _ = tokio::time::sleep_until(next) => { d.sweep(); }
             _ = term.recv() => break "SIGTERM",
             _ = int.recv() => break "SIGINT",
-            _ = hup.recv() => { d.reload(); }
+            _ = hup.recv() => {
+                d.reload();
+                registry = crate::discover::watch::RegistryWatch::new(&d.cfg);
+            }
+            _ = registry.changed() => { d.sweep(); }
         }
     };
     tracing::info!(signal = reason, "stopping");

@@ -126,7 +126,7 @@ pub fn config_check(cfg: Config) -> ExitCode {
     for h in &cfg.hooks {
         println!("  hook {} -> {:?}", h.name, h.command);
     }
-    let found = discover(&cfg);
+    let found = discover(&cfg, &mut crate::probe::Panes::default());
     for w in &found.warnings {
         println!("warning: {w}");
     }

@@ -117,12 +117,31 @@ impl TmuxServer {
     }
 }
 
+impl std::fmt::Display for TmuxServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TmuxServer::Default => f.write_str("default"),
+            TmuxServer::Name(n) => f.write_str(n),
+            TmuxServer::Socket(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProcessSpec {
     None,
     Pid(i32),
     Pidfile(PathBuf),
-    Tmux { target: String, server: TmuxServer },
+    Tmux {
+        target: String,
+        server: TmuxServer,
+        /// The `pipe-pane` command feeding the log (`tmux_pipe`, written by `attach`), so
+        /// the pipe can be told apart and re-run.
+        pipe: Option<String>,
+        /// The pane's process when it was attached (`tmux_pane_pid`): tells a pane id that
+        /// a restarted server handed out again from the pane that was attached.
+        pane_pid: Option<i32>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

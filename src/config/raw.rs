@@ -105,6 +105,8 @@ with_overrides! {
         pub pidfile: Option<Spanned<String>>,
         pub tmux: Option<Spanned<String>>,
         pub tmux_socket: Option<Spanned<String>>,
+        pub tmux_pipe: Option<Spanned<String>>,
+        pub tmux_pane_pid: Option<Spanned<i64>>,
         pub labels: BTreeMap<String, String>,
     }
 }

@@ -195,15 +195,18 @@ pub(super) fn worker(
             format!("use only one of pid, pidfile, tmux (found {})", given.join(", ")),
         ));
     }
-    if let (Some(sock), None) = (&w.tmux_socket, &w.tmux) {
-        return Err(doc.error(sock.span(), "worker.tmux_socket", "only meaningful together with tmux"));
-    }
-    let process = if let Some(pid) = &w.pid {
-        let n = *pid.get_ref();
-        if !(1..=i64::from(i32::MAX)).contains(&n) {
-            return Err(doc.error(pid.span(), "worker.pid", format!("{n} is not a valid PID")));
+    if w.tmux.is_none() {
+        let stray = [
+            ("tmux_socket", w.tmux_socket.as_ref().map(|s| s.span())),
+            ("tmux_pipe", w.tmux_pipe.as_ref().map(|s| s.span())),
+            ("tmux_pane_pid", w.tmux_pane_pid.as_ref().map(|s| s.span())),
+        ];
+        if let Some((key, Some(span))) = stray.into_iter().find(|(_, s)| s.is_some()) {
+            return Err(doc.error(span, &format!("worker.{key}"), "only meaningful together with tmux"));
         }
-        ProcessSpec::Pid(n as i32)
+    }
+    let process = if let Some(p) = &w.pid {
+        ProcessSpec::Pid(pid(doc, p, "worker.pid")?)
     } else if let Some(pf) = text(&w.pidfile) {
         ProcessSpec::Pidfile(paths::expand(pf, state_dir))
     } else if let Some(t) = &w.tmux {
@@ -217,6 +220,8 @@ pub(super) fn worker(
         ProcessSpec::Tmux {
             target: t.get_ref().clone(),
             server: text(&w.tmux_socket).map_or(TmuxServer::Default, TmuxServer::parse),
+            pipe: text(&w.tmux_pipe).map(str::to_string),
+            pane_pid: w.tmux_pane_pid.as_ref().map(|p| pid(doc, p, "worker.tmux_pane_pid")).transpose()?,
         }
     } else {
         ProcessSpec::None
@@ -229,6 +234,11 @@ pub(super) fn worker(
         settings: apply(doc, &w.overrides(), base, "worker")?,
         labels: labels(doc, &w.labels, table)?,
     })
+}
+
+fn pid(doc: &Doc, p: &Spanned<i64>, key: &str) -> Result<i32, ConfigError> {
+    let n = *p.get_ref();
+    i32::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| doc.error(p.span(), key, format!("{n} is not a valid PID")))
 }
 
 fn labels(

@@ -3,8 +3,11 @@
 
 mod glob;
 mod registry;
+mod tmux;
+pub mod watch;
 
 use crate::config::{Config, DiscoverSpec, WorkerSpec};
+use crate::probe::Panes;
 use std::collections::HashMap;
 
 #[derive(Debug, Default)]
@@ -14,15 +17,17 @@ pub struct Discovery {
     pub warnings: Vec<String>,
 }
 
-pub fn discover(cfg: &Config) -> Discovery {
+/// `panes` is the sweep's tmux snapshot, shared with the probes of tmux workers.
+pub fn discover(cfg: &Config, panes: &mut Panes) -> Discovery {
     let mut d = Discovery { specs: cfg.workers.clone(), warnings: Vec::new() };
     for source in &cfg.discover {
         match source {
             DiscoverSpec::Glob(g) => glob::discover(g, &cfg.daemon.state_dir, &mut d),
             DiscoverSpec::Registry(r) => registry::discover(r, &cfg.daemon.state_dir, &mut d),
-            DiscoverSpec::Tmux(_) => {}
+            DiscoverSpec::Tmux(t) => tmux::discover(t, panes, &mut d),
         }
     }
+    tmux::drop_claimed(&mut d, panes);
     dedupe(&mut d);
     d
 }

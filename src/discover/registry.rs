@@ -17,10 +17,7 @@ pub(super) fn discover(r: &RegistrySource, state_dir: &Path, out: &mut Discovery
         .filter_map(Result::ok)
         .map(|e| e.path())
         // Writers use a temp name and rename; only finished `.toml` files count.
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "toml")
-                && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        })
+        .filter(|p| super::watch::is_entry(p))
         .collect();
     paths.sort();
     for path in paths {

@@ -6,10 +6,11 @@ mod worker;
 
 pub use worker::{View, Worker};
 
-use crate::config::Config;
+use crate::config::{Config, ProcessSpec};
 use crate::discover::discover;
 use crate::event::Event;
 use crate::model::{Source, State, WorkerId};
+use crate::probe::Panes;
 use crate::state::persist::{SCHEMA, Saved, SavedWorker};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
@@ -40,18 +41,21 @@ impl Monitor {
 
     /// Re-discovers, reconciles and checks every worker.
     pub fn sweep(&mut self, cfg: &Config, now: SystemTime) -> Vec<Event> {
-        let found = discover(cfg);
+        // One look at each tmux server per sweep, shared by discovery and the probes.
+        let mut panes = Panes::default();
+        let found = discover(cfg, &mut panes);
         self.note_warnings(found.warnings);
         let mut events = Vec::new();
         let listed: HashSet<String> = found.specs.iter().map(|s| s.id.to_string()).collect();
         self.forgotten.retain(|id, _| listed.contains(id.as_str()));
 
-        // Workers no longer listed by their source. A tmux pane that vanished stays, to be
-        // reported orphaned (pane_gone) until forget_after; everything else goes now.
+        // Workers no longer listed by their source. A tmux pane that vanished or died stays,
+        // to be reported orphaned (pane_gone) until forget_after; everything else goes now,
+        // including a pane that lives on but is no longer listed (its pipe was stopped).
         let gone: Vec<WorkerId> = self
             .workers
             .iter()
-            .filter(|(id, w)| !listed.contains(id.as_str()) && w.spec.source != Source::Tmux)
+            .filter(|(id, w)| !listed.contains(id.as_str()) && !pane_vanished(w, &mut panes))
             .map(|(id, _)| id.clone())
             .collect();
         for id in gone {
@@ -72,14 +76,14 @@ impl Monitor {
                         w.identity = None;
                     }
                     w.spec = spec;
-                    let (evs, dirty) = w.check(&self.boot_id, now, liveness);
+                    let (evs, dirty) = w.check(&self.boot_id, now, liveness, &mut panes);
                     self.dirty |= dirty;
                     events.extend(evs);
                 }
                 None => {
                     let saved = self.restored.remove(spec.id.as_str()).map(|s| (s.tracker, s.identity, s.first_seen));
                     let id = spec.id.clone();
-                    let (w, evs) = Worker::start(spec, saved, &self.boot_id, now);
+                    let (w, evs) = Worker::start(spec, saved, &self.boot_id, now, &mut panes);
                     self.workers.insert(id, w);
                     events.extend(evs);
                     self.dirty = true;
@@ -89,7 +93,7 @@ impl Monitor {
         // Tmux workers kept past their pane are checked too (their probe says pane_gone).
         for (id, w) in self.workers.iter_mut() {
             if !listed.contains(id.as_str()) {
-                let (evs, dirty) = w.check(&self.boot_id, now, liveness);
+                let (evs, dirty) = w.check(&self.boot_id, now, liveness, &mut panes);
                 self.dirty |= dirty;
                 events.extend(evs);
             }
@@ -113,7 +117,7 @@ impl Monitor {
         let Some(w) = self.workers.get_mut(id) else {
             return Vec::new();
         };
-        let (events, dirty) = w.check(&self.boot_id, now, cfg.daemon.liveness_every);
+        let (events, dirty) = w.check(&self.boot_id, now, cfg.daemon.liveness_every, &mut Panes::default());
         self.dirty |= dirty;
         events
     }
@@ -165,5 +169,13 @@ impl Monitor {
             workers.entry(id.clone()).or_insert_with(|| s.clone());
         }
         Saved { schema: SCHEMA, last_seq, workers, forgotten: self.forgotten.clone() }
+    }
+}
+
+/// A worker discovered from a tmux pane whose pane is no longer there (or is dead).
+fn pane_vanished(w: &Worker, panes: &mut Panes) -> bool {
+    match &w.spec.process {
+        ProcessSpec::Tmux { target, server, .. } if w.spec.source == Source::Tmux => !panes.alive(server, target),
+        _ => false,
     }
 }

@@ -4,7 +4,7 @@ use crate::classify::{Observation, Verdict, classify, idle_since};
 use crate::config::WorkerSpec;
 use crate::event::{Event, EventKind};
 use crate::identity::{Identity, ProcessObs, judge};
-use crate::probe::{self, LogFacts};
+use crate::probe::{self, LogFacts, Panes};
 use crate::state::{Change, Tracker};
 use crate::timefmt::secs;
 use std::time::{Duration, SystemTime};
@@ -37,8 +37,9 @@ pub fn look(
     first_seen: SystemTime,
     boot_id: &str,
     now: SystemTime,
+    panes: &mut Panes,
 ) -> (View, Option<Identity>) {
-    let (input, warning) = probe::process_input(&spec.process);
+    let (input, warning) = probe::process_input(&spec.process, panes);
     let (process, identity) = judge(&input, identity, boot_id);
     let log = probe::stat_log(&spec.log);
     let mut error = warning;
@@ -70,12 +71,13 @@ impl Worker {
         saved: Option<(Tracker, Option<Identity>, SystemTime)>,
         boot_id: &str,
         now: SystemTime,
+        panes: &mut Panes,
     ) -> (Worker, Vec<Event>) {
         let (tracker, identity, first_seen) = match saved {
             Some((t, i, f)) => (Some(t), i, f),
             None => (None, None, now),
         };
-        let (view, identity) = look(&spec, identity.as_ref(), first_seen, boot_id, now);
+        let (view, identity) = look(&spec, identity.as_ref(), first_seen, boot_id, now, panes);
         let restored = tracker.is_some();
         let tracker = tracker.unwrap_or_else(|| Tracker::new(&view.verdict, now));
         let size = view.log.size().unwrap_or(0);
@@ -97,8 +99,14 @@ impl Worker {
     }
 
     /// Looks again and reports what changed. `dirty` tells whether persistent state moved.
-    pub fn check(&mut self, boot_id: &str, now: SystemTime, liveness_every: Option<Duration>) -> (Vec<Event>, bool) {
-        let (view, identity) = look(&self.spec, self.identity.as_ref(), self.first_seen, boot_id, now);
+    pub fn check(
+        &mut self,
+        boot_id: &str,
+        now: SystemTime,
+        liveness_every: Option<Duration>,
+        panes: &mut Panes,
+    ) -> (Vec<Event>, bool) {
+        let (view, identity) = look(&self.spec, self.identity.as_ref(), self.first_seen, boot_id, now, panes);
         let mut dirty = identity != self.identity;
         self.identity = identity;
         let verdict = view.verdict;

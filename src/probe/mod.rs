@@ -2,19 +2,22 @@
 //! plain facts that identity and classification judge.
 
 mod log;
+mod panes;
 mod process;
 pub mod procstat;
 pub mod tmux;
 
 pub use log::{LogFacts, stat_log};
+pub use panes::Panes;
 pub use process::{PidfileRead, boot_id, probe_pid, read_pidfile, start_time};
 
 use crate::config::ProcessSpec;
 use crate::identity::ProcessInput;
 
 /// Finds the process of a worker where its spec says to look. Returns the input for
-/// `identity::judge` and a warning for bad input (a pidfile with garbage, say).
-pub fn process_input(spec: &ProcessSpec) -> (ProcessInput, Option<String>) {
+/// `identity::judge` and a warning for bad input (a pidfile with garbage, say). tmux panes
+/// are read from the sweep's snapshot `panes`.
+pub fn process_input(spec: &ProcessSpec, panes: &mut Panes) -> (ProcessInput, Option<String>) {
     match spec {
         ProcessSpec::None => (ProcessInput::NotConfigured, None),
         ProcessSpec::Pid(pid) => (ProcessInput::Pid { pid: *pid, facts: probe_pid(*pid) }, None),
@@ -23,10 +26,10 @@ pub fn process_input(spec: &ProcessSpec) -> (ProcessInput, Option<String>) {
             PidfileRead::Missing => (ProcessInput::PidfileUnusable, None),
             PidfileRead::Invalid(why) => (ProcessInput::PidfileUnusable, Some(format!("{}:1: {why}", path.display()))),
         },
-        ProcessSpec::Tmux { target, server } => match tmux::pane_pid(server, target) {
-            Ok(Some(pid)) => (ProcessInput::Pid { pid, facts: probe_pid(pid) }, None),
-            Ok(None) => (ProcessInput::PaneGone, None),
-            Err(e) => (ProcessInput::PaneGone, Some(e)),
+        ProcessSpec::Tmux { target, server, .. } => match panes.find(server, target) {
+            Ok(Some(p)) if p.alive() => (ProcessInput::Pid { pid: p.pane_pid, facts: probe_pid(p.pane_pid) }, None),
+            Ok(_) => (ProcessInput::PaneGone, None),
+            Err(e) => (ProcessInput::PaneGone, Some(e.to_string())),
         },
     }
 }

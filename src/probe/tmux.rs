@@ -1,6 +1,7 @@
-//! tmux: asking a server for a pane's process.
+//! tmux: running the client against a chosen server and parsing what it says about panes.
 
 use crate::config::TmuxServer;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// The argv prefix that selects a server, as tmux itself does.
@@ -19,19 +20,171 @@ pub fn command(server: &TmuxServer) -> Command {
     c
 }
 
-/// The `pane_pid` of a live pane; `Ok(None)` when the pane (or its server) is gone or dead.
-pub fn pane_pid(server: &TmuxServer, target: &str) -> Result<Option<i32>, String> {
-    let out = command(server)
-        .args(["display-message", "-p", "-t", target, "#{pane_pid} #{pane_dead}"])
-        .stderr(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run tmux: {e}"))?;
-    if !out.status.success() {
-        return Ok(None);
+/// The socket a server listens on, found as tmux finds it: `-S PATH`; `-L NAME` under
+/// `$TMUX_TMPDIR` (else /tmp) in `tmux-UID/`; else the socket in `$TMUX`; else `default`.
+/// Two spellings of one server (`default` and its socket path) meet here.
+pub fn socket_path(server: &TmuxServer) -> PathBuf {
+    let under_tmpdir = |name: &str| {
+        let base = std::env::var_os("TMUX_TMPDIR").filter(|d| !d.is_empty()).unwrap_or_else(|| "/tmp".into());
+        let base = std::fs::canonicalize(&base).unwrap_or_else(|_| PathBuf::from(base));
+        base.join(format!("tmux-{}", rustix::process::getuid().as_raw())).join(name)
+    };
+    match server {
+        TmuxServer::Socket(p) => p.clone(),
+        TmuxServer::Name(n) => under_tmpdir(n),
+        TmuxServer::Default => match std::env::var("TMUX").ok().filter(|t| !t.is_empty()) {
+            Some(t) => PathBuf::from(t.split(',').next().unwrap_or(&t)),
+            None => under_tmpdir("default"),
+        },
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut it = text.split_whitespace();
-    let pid = it.next().and_then(|p| p.parse::<i32>().ok());
-    let dead = it.next() == Some("1");
-    Ok(pid.filter(|_| !dead))
+}
+
+/// One pane as `list-panes -a` / `display-message` describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pane {
+    pub session: String,
+    /// Window index, as text (it fills `{window}`).
+    pub window: String,
+    pub window_name: String,
+    /// Pane index within its window (it fills `{pane}`).
+    pub pane: String,
+    /// `%N`: unique for the server's lifetime, the stable way to name a pane.
+    pub pane_id: String,
+    pub pane_pid: i32,
+    pub dead: bool,
+    pub piped: bool,
+    pub active: bool,
+    pub window_active: bool,
+}
+
+impl Pane {
+    pub fn alive(&self) -> bool {
+        !self.dead
+    }
+}
+
+/// Tab-separated; tmux escapes tabs in session and window names, and the two free-text
+/// fields come last so nothing else can be shifted by them.
+pub const PANE_FORMAT: &str = "#{pane_id}\t#{pane_pid}\t#{pane_dead}\t#{pane_pipe}\t#{window_index}\t#{pane_index}\t\
+#{pane_active}\t#{window_active}\t#{window_name}\t#{session_name}";
+
+/// Parses one line printed with `PANE_FORMAT`.
+pub fn parse_pane(line: &str) -> Option<Pane> {
+    let f: Vec<&str> = line.splitn(10, '\t').collect();
+    let [pane_id, pid, dead, piped, window, pane, active, window_active, window_name, session] = f[..] else {
+        return None;
+    };
+    if !pane_id.starts_with('%') {
+        return None;
+    }
+    Some(Pane {
+        session: session.to_string(),
+        window: window.to_string(),
+        window_name: window_name.to_string(),
+        pane: pane.to_string(),
+        pane_id: pane_id.to_string(),
+        pane_pid: pid.parse().ok()?,
+        dead: dead == "1",
+        piped: piped == "1",
+        active: active == "1",
+        window_active: window_active == "1",
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TmuxError {
+    #[error("cannot run tmux: {0}")]
+    Spawn(std::io::Error),
+    /// tmux answered with an error (its own message, e.g. "can't find pane: %9").
+    #[error("tmux: {0}")]
+    Failed(String),
+}
+
+impl TmuxError {
+    /// No server on that socket, or no tmux at all: a normal condition, not a fault.
+    pub fn no_server(&self) -> bool {
+        match self {
+            TmuxError::Spawn(e) => e.kind() == std::io::ErrorKind::NotFound,
+            TmuxError::Failed(m) => {
+                m.contains("no server running")
+                    || (m.contains("error connecting to")
+                        && (m.contains("No such file or directory") || m.contains("Connection refused")))
+            }
+        }
+    }
+}
+
+/// Runs `tmux ARGS` on `server` and returns its standard output.
+pub fn run(server: &TmuxServer, args: &[&str]) -> Result<String, TmuxError> {
+    let out = command(server).args(args).output().map_err(TmuxError::Spawn)?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(TmuxError::Failed(if msg.is_empty() { format!("exited with {}", out.status) } else { msg }));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Every pane of the server: one `list-panes -a` call. No server running is zero panes.
+pub fn list_panes(server: &TmuxServer) -> Result<Vec<Pane>, TmuxError> {
+    match run(server, &["list-panes", "-a", "-F", PANE_FORMAT]) {
+        Ok(text) => Ok(text.lines().filter_map(parse_pane).collect()),
+        Err(e) if e.no_server() => {
+            tracing::debug!(server = ?server, "no tmux server: {e}");
+            Ok(Vec::new())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The pane `target` names, in any form tmux accepts (`attach` and `detach` use this).
+pub fn describe(server: &TmuxServer, target: &str) -> Result<Pane, TmuxError> {
+    let text = run(server, &["display-message", "-p", "-t", target, PANE_FORMAT])?;
+    text.lines()
+        .next()
+        .and_then(parse_pane)
+        .ok_or_else(|| TmuxError::Failed(format!("unexpected answer to display-message: {:?}", text.trim())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_panes() {
+        let p = parse_pane("%3\t4242\t0\t1\t2\t1\t1\t0\tvim\tmy\tsession").unwrap();
+        assert_eq!(
+            p,
+            Pane {
+                session: "my\tsession".into(),
+                window: "2".into(),
+                window_name: "vim".into(),
+                pane: "1".into(),
+                pane_id: "%3".into(),
+                pane_pid: 4242,
+                dead: false,
+                piped: true,
+                active: true,
+                window_active: false,
+            }
+        );
+        for bad in ["", "%3\tx\t0\t1\t2\t1\t1\t0\tw\ts", "3\t1\t0\t1\t2\t1\t1\t0\tw\ts", "%3\t1\t0"] {
+            assert_eq!(parse_pane(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn no_server_is_normal() {
+        let cases = [
+            ("no server running on /tmp/tmux-0/x", true),
+            ("error connecting to /tmp/tmux-0/x (No such file or directory)", true),
+            ("error connecting to /tmp/tmux-0/x (Connection refused)", true),
+            ("error connecting to /tmp/tmux-0/x (Permission denied)", false),
+            ("can't find pane: %9", false),
+        ];
+        for (msg, want) in cases {
+            assert_eq!(TmuxError::Failed(msg.into()).no_server(), want, "{msg}");
+        }
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert!(TmuxError::Spawn(missing).no_server());
+    }
 }
