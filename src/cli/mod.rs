@@ -1,12 +1,14 @@
 //! The command line: argument parsing, logging set-up and dispatch to the subcommands.
 
+mod attach;
+mod detach;
 mod events;
 mod oneshot;
 mod status;
 mod table;
 
-use crate::config::{self, Config, ConfigError};
-use clap::{Parser, Subcommand, ValueEnum};
+use crate::config::{self, Config, ConfigError, TmuxServer};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -85,6 +87,47 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// tmux: pipe pane TARGET into a log (pipe-pane -o) and register it as a worker (exit 0, 1)
+    Attach {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The pane: any target tmux accepts (session, session:window.pane, %id, …)
+        target: String,
+        /// Worker id (default: the session name, other characters mapped to _)
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
+        /// Log file (default: <state dir>/logs/<id>.log)
+        #[arg(long, value_name = "PATH")]
+        log: Option<PathBuf>,
+    },
+    /// tmux: stop an attached pane's pipe (if it is still ours) and unregister it (exit 0, 1)
+    Detach {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The worker id given or chosen at attach
+        id: String,
+    },
+}
+
+/// Which tmux server, as tmux itself is told: -L or -S, else $TMUX, else the default.
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    /// tmux socket name (as `tmux -L NAME`)
+    #[arg(short = 'L', value_name = "NAME", conflicts_with = "socket")]
+    name: Option<String>,
+    /// tmux socket path (as `tmux -S PATH`)
+    #[arg(short = 'S', value_name = "PATH")]
+    socket: Option<PathBuf>,
+}
+
+impl ServerArgs {
+    fn server(&self) -> Option<TmuxServer> {
+        match (&self.name, &self.socket) {
+            (Some(n), _) => Some(TmuxServer::Name(n.clone())),
+            (None, Some(p)) => Some(TmuxServer::Socket(p.clone())),
+            (None, None) => None,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -117,6 +160,25 @@ pub fn main() -> ExitCode {
         Command::Status { json, watch } => with_config(&cli, 1, |cfg| status::status(&cfg, *json, *watch)),
         Command::Events { follow, worker, json } => {
             with_config(&cli, 2, |cfg| events::events(&cfg, *follow, worker.as_deref(), *json))
+        }
+        Command::Attach { server, target, id, log } => with_config(&cli, 1, |cfg| {
+            let server = server.server().unwrap_or(TmuxServer::Default);
+            attach::attach(&cfg, server, target, id.as_deref(), log.as_deref())
+        }),
+        Command::Detach { server, id } => with_config(&cli, 1, |cfg| detach::detach(&cfg, server.server(), id)),
+    }
+}
+
+/// Prints a command's outcome: the message on stdout (exit 0) or the error on stderr (exit 1).
+fn outcome(command: &str, result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(msg) => {
+            println!("{msg}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("pulsewatch {command}: {e}");
+            ExitCode::from(1)
         }
     }
 }

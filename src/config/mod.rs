@@ -35,13 +35,22 @@ impl Config {
 
     /// The directory `attach` registers into: the first registry source, else the default.
     pub fn registry_dir(&self) -> PathBuf {
+        self.registry().dir
+    }
+
+    /// The first registry source, else the default one (`<state dir>/workers`).
+    pub fn registry(&self) -> RegistrySource {
         self.discover
             .iter()
             .find_map(|d| match d {
-                DiscoverSpec::Registry(r) => Some(r.dir.clone()),
+                DiscoverSpec::Registry(r) => Some(r.clone()),
                 _ => None,
             })
-            .unwrap_or_else(|| self.daemon.state_dir.join("workers"))
+            .unwrap_or_else(|| RegistrySource {
+                dir: self.daemon.state_dir.join("workers"),
+                settings: self.defaults.clone(),
+                labels: BTreeMap::new(),
+            })
     }
 }
 

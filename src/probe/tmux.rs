@@ -21,12 +21,15 @@ pub fn command(server: &TmuxServer) -> Command {
 }
 
 /// The socket a server listens on, found as tmux finds it: `-S PATH`; `-L NAME` under
-/// `$TMUX_TMPDIR` (else /tmp) in `tmux-UID/`; else the socket in `$TMUX`; else `default`.
-/// Two spellings of one server (`default` and its socket path) meet here.
+/// `$TMUX_TMPDIR` (when it resolves, else /tmp) in `tmux-UID/`; else the socket in `$TMUX`;
+/// else `default`. Two spellings of one server (`default` and its socket path) meet here.
 pub fn socket_path(server: &TmuxServer) -> PathBuf {
     let under_tmpdir = |name: &str| {
-        let base = std::env::var_os("TMUX_TMPDIR").filter(|d| !d.is_empty()).unwrap_or_else(|| "/tmp".into());
-        let base = std::fs::canonicalize(&base).unwrap_or_else(|_| PathBuf::from(base));
+        let base = std::env::var_os("TMUX_TMPDIR")
+            .filter(|d| !d.is_empty())
+            .and_then(|d| std::fs::canonicalize(d).ok())
+            .or_else(|| std::fs::canonicalize("/tmp").ok())
+            .unwrap_or_else(|| PathBuf::from("/tmp"));
         base.join(format!("tmux-{}", rustix::process::getuid().as_raw())).join(name)
     };
     match server {

@@ -92,12 +92,15 @@ pub fn worker<'a>(status: &'a Value, id: &str) -> Option<&'a Value> {
 
 /// `pulsewatch ARGS` to completion, with HOME, XDG and the systemd directory variables
 /// pointed into `home`, so neither the user's config nor system paths are touched (tests
-/// run as root in CI, where the defaults would be /var/lib and /run).
+/// run as root in CI, where the defaults would be /var/lib and /run). `TMUX_TMPDIR` too: the
+/// embedded default watches the default tmux server, which must not be the user's.
 pub fn run(home: &Path, args: &[&str]) -> Output {
     command(home).args(args).output().expect("run pulsewatch")
 }
 
 pub fn command(home: &Path) -> Command {
+    // tmux falls back to /tmp when TMUX_TMPDIR does not exist.
+    std::fs::create_dir_all(home.join("tmux")).expect("create the test's TMUX_TMPDIR");
     let mut c = Command::new(bin());
     c.env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join(".config"))
@@ -105,6 +108,8 @@ pub fn command(home: &Path) -> Command {
         .env("XDG_RUNTIME_DIR", home.join("run"))
         .env("STATE_DIRECTORY", home.join("state"))
         .env("RUNTIME_DIRECTORY", home.join("run"))
+        .env("TMUX_TMPDIR", home.join("tmux"))
+        .env_remove("TMUX")
         .env_remove("PULSEWATCH_CONFIG")
         .env_remove("NOTIFY_SOCKET")
         .env_remove("RUST_LOG")
@@ -178,4 +183,74 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A private tmux server (its own `TMUX_TMPDIR` and a unique `-L` name), killed on drop,
+/// even when the test fails.
+pub struct Tmux {
+    pub name: String,
+    pub tmpdir: tempfile::TempDir,
+}
+
+impl Tmux {
+    pub fn new() -> Tmux {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Tmux::named(&format!("pw-test-{}-{n}", std::process::id()))
+    }
+
+    /// `named("default")` is the default server of this private `TMUX_TMPDIR`.
+    pub fn named(name: &str) -> Tmux {
+        Tmux { name: name.to_string(), tmpdir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    /// Points `c` (tmux or pulsewatch) at this private server's directory.
+    pub fn env<'a>(&self, c: &'a mut Command) -> &'a mut Command {
+        c.env("TMUX_TMPDIR", self.tmpdir.path()).env("TERM", "xterm").env_remove("TMUX")
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        self.env(&mut c).arg("-L").arg(&self.name).stdin(Stdio::null());
+        c
+    }
+
+    /// `tmux ARGS`, which must succeed; its stdout, trimmed.
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).output().expect("run tmux");
+        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// A detached 80x24 session running `shell`; returns its pane id.
+    pub fn session(&self, name: &str, shell: &str) -> String {
+        self.run(&["new-session", "-d", "-x", "80", "-y", "24", "-s", name, "-P", "-F", "#{pane_id}", shell])
+    }
+
+    /// A format (`#{pane_pipe}`, …) for a pane; `None` when tmux cannot find it.
+    pub fn query(&self, target: &str, format: &str) -> Option<String> {
+        let out = self.cmd().args(["display-message", "-p", "-t", target, format]).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// `pulsewatch ARGS` against this server, in the test home `home`.
+    pub fn pulsewatch(&self, home: &Path, args: &[&str]) -> Output {
+        self.env(&mut command(home)).args(args).output().expect("run pulsewatch")
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").stderr(Stdio::null()).status();
+    }
+}
+
+/// A shell loop that prints a numbered line every 0.1 s while `flag` exists, then idles.
+pub fn printer(flag: &Path) -> String {
+    format!("i=0; while [ -e '{}' ]; do i=$((i+1)); echo \"line $i\"; sleep 0.1; done; exec sleep 600", flag.display())
+}
+
+/// The size of a file (0 when missing).
+pub fn size(p: &Path) -> u64 {
+    std::fs::metadata(p).map_or(0, |m| m.len())
 }
