@@ -49,8 +49,17 @@ fn grows(log: &Path) {
     wait_until("the log to grow", T, || (size(log) > first).then_some(()));
 }
 
-#[test]
-fn attached_pane_is_alive_then_quiet_when_it_stops_printing() {
+/// Session `agent` printing while `flag` exists, attached with the defaults, its log growing.
+struct Attached {
+    sb: Sandbox,
+    tmux: Tmux,
+    flag: PathBuf,
+    pane: String,
+    cfg: PathBuf,
+    log: PathBuf,
+}
+
+fn attached_agent() -> Attached {
     let (sb, tmux) = (Sandbox::new(), Tmux::new());
     let flag = sb.write("printing", "");
     let pane = tmux.session("agent", &printer(&flag));
@@ -59,6 +68,12 @@ fn attached_pane_is_alive_then_quiet_when_it_stops_printing() {
     assert!(out.contains("as worker agent"), "{out}");
     let log = sb.path("state/logs/agent.log");
     grows(&log);
+    Attached { sb, tmux, flag, pane, cfg, log }
+}
+
+#[test]
+fn attached_pane_is_alive_then_quiet_when_it_stops_printing() {
+    let Attached { sb, tmux, flag, pane, cfg, .. } = attached_agent();
     let entry = std::fs::read_to_string(sb.path("workers/agent.toml")).unwrap();
     assert!(entry.contains(&format!("tmux = \"{pane}\"")), "{entry}");
 
@@ -104,13 +119,7 @@ fn killed_pane_makes_its_worker_orphaned_pane_gone() {
 
 #[test]
 fn detach_stops_the_pipe_and_unregisters() {
-    let (sb, tmux) = (Sandbox::new(), Tmux::new());
-    let flag = sb.write("printing", "");
-    let pane = tmux.session("agent", &printer(&flag));
-    let cfg = config(&sb, &tmux);
-    attach(&sb, &tmux, &cfg, &["agent"]);
-    let log = sb.path("state/logs/agent.log");
-    grows(&log);
+    let Attached { sb, tmux, pane, cfg, log, .. } = attached_agent();
     let mut d = daemon(&sb, &tmux, &cfg);
     wait_state(&sb, "agent", "alive", None);
 
