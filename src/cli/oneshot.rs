@@ -118,7 +118,7 @@ pub fn config_check(cfg: Config) -> ExitCode {
         match s {
             DiscoverSpec::Glob(g) => println!("  logs glob {} (id {})", g.pattern, g.id),
             DiscoverSpec::Tmux(t) => {
-                println!("  tmux server {:?} (log {}, id {}, only_piped {})", t.server, t.log, t.id, t.only_piped)
+                println!("  tmux server {} (log {}, id {}, only_piped {})", t.server, t.log, t.id, t.only_piped)
             }
             DiscoverSpec::Registry(r) => println!("  registry {}", r.dir.display()),
         }

@@ -155,4 +155,36 @@ mod tests {
         assert_eq!(line_col(t, 11), (2, 5));
         assert_eq!(key_on_line(t, 8).as_deref(), Some("bé"));
     }
+
+    #[test]
+    fn registry_entries() {
+        use crate::config::{ProcessSpec, TmuxServer};
+        let cfg = load_embedded();
+        let reg = cfg.registry();
+        let parse = |text: &str| parse_worker_entry(Path::new("/r/w.toml"), text, &reg, Path::new("/s"));
+        let attached = "id = \"w\"\nlog = \"logs/w.log\"\ntmux = \"%3\"\ntmux_socket = \"/t/default\"\n\
+tmux_pipe = \"exec cat >> '/s/logs/w.log'\"\ntmux_pane_pid = 42\n";
+        let spec = parse(attached).unwrap();
+        assert_eq!(spec.log, PathBuf::from("/s/logs/w.log"));
+        assert_eq!(
+            spec.process,
+            ProcessSpec::Tmux {
+                target: "%3".into(),
+                server: TmuxServer::Socket("/t/default".into()),
+                pipe: Some("exec cat >> '/s/logs/w.log'".into()),
+                pane_pid: Some(42),
+            }
+        );
+        let cases = [
+            ("id = \"w\"\nlog = \"x\"\ntmux_pipe = \"cat\"\n", "/r/w.toml:3:", "worker.tmux_pipe"),
+            ("id = \"w\"\nlog = \"x\"\ntmux = \"%1\"\ntmux_pane_pid = 0\n", "/r/w.toml:4:", "worker.tmux_pane_pid"),
+            ("id = \"w\"\nlog = \"x\"\npid = \"9\"\n", "/r/w.toml:3:", "pid"),
+        ];
+        for (text, at, key) in cases {
+            let e = parse(text).unwrap_err();
+            assert!(e.to_string().starts_with(at) && e.key() == Some(key), "{text:?}: {e} (key {:?})", e.key());
+        }
+        let tmux = cfg.discover.iter().any(|d| matches!(d, crate::config::DiscoverSpec::Tmux(t) if t.only_piped));
+        assert!(tmux, "the embedded default discovers piped panes");
+    }
 }

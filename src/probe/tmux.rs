@@ -1,8 +1,10 @@
 //! tmux: running the client against a chosen server and parsing what it says about panes.
 
 use crate::config::TmuxServer;
+use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The argv prefix that selects a server, as tmux itself does.
 pub fn command(server: &TmuxServer) -> Command {
@@ -119,12 +121,45 @@ impl TmuxError {
 
 /// Runs `tmux ARGS` on `server` and returns its standard output.
 pub fn run(server: &TmuxServer, args: &[&str]) -> Result<String, TmuxError> {
-    let out = command(server).args(args).output().map_err(TmuxError::Spawn)?;
+    let out = output_within(command(server).args(args), TIMEOUT)?;
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
         return Err(TmuxError::Failed(if msg.is_empty() { format!("exited with {}", out.status) } else { msg }));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A hung tmux server must not hang the sweep: its client is killed after this long.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `Command::output`, but the child is killed once `limit` has passed.
+fn output_within(cmd: &mut Command, limit: Duration) -> Result<Output, TmuxError> {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(TmuxError::Spawn)?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let end = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait().map_err(TmuxError::Spawn)? {
+            Some(status) => break status,
+            None if Instant::now() >= end => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(TmuxError::Failed(format!("no answer within {}s", limit.as_secs())));
+            }
+            None => std::thread::sleep(Duration::from_millis(2)),
+        }
+    };
+    let join = |h: std::thread::JoinHandle<Vec<u8>>| h.join().unwrap_or_default();
+    Ok(Output { status, stdout: join(stdout), stderr: join(stderr) })
 }
 
 /// Every pane of the server: one `list-panes -a` call. No server running is zero panes.
@@ -189,5 +224,15 @@ mod tests {
         }
         let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
         assert!(TmuxError::Spawn(missing).no_server());
+    }
+
+    #[test]
+    fn a_hung_client_is_cut_off() {
+        let mut sleep = Command::new("sleep");
+        sleep.arg("30");
+        let e = output_within(&mut sleep, Duration::from_millis(50)).unwrap_err();
+        assert!(e.to_string().contains("no answer"), "{e}");
+        let out = output_within(Command::new("echo").arg("hi"), Duration::from_secs(10)).unwrap();
+        assert_eq!(out.stdout, b"hi\n");
     }
 }
