@@ -48,7 +48,8 @@ fn entries_take_effect_when_written_not_at_the_next_sweep() {
         sb.events().into_iter().find(|e| e["event"] == "worker_removed" && e["worker"] == "w1")
     });
     assert_eq!(removed["why"], "source_gone");
-    assert!(worker(&sb.status().unwrap(), "w1").is_none());
+    // The event is recorded before the status file is rewritten.
+    wait_until("w1 gone from status", T, || worker(&sb.status()?, "w1").is_none().then_some(()));
     assert!(d.stop().success());
 }
 
