@@ -4,18 +4,26 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+/// Temp files are named `.pulsewatch-*.tmp`, so ones left by a kill can be found.
+pub const TEMP_PREFIX: &str = ".pulsewatch-";
+pub const TEMP_SUFFIX: &str = ".tmp";
+
 /// Writes `bytes` to a temp file beside `path`, then renames it over `path`. `durable`
-/// adds an fsync of the data before the rename (for state that must survive a crash).
+/// adds an fsync of the data before the rename and of the directory after it (for state
+/// that must survive a crash or a power loss).
 pub fn write(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> std::io::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new().prefix(".pulsewatch-").suffix(".tmp").tempfile_in(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX).tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
     if durable {
         tmp.as_file().sync_all()?;
     }
     tmp.persist(path).map_err(|e| e.error)?;
+    if durable {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
     Ok(())
 }
 

@@ -27,15 +27,45 @@ impl EventLog {
     /// Opens (lazily) the log at `path`; `seq` continues after the larger of `saved_seq`
     /// and the last seq found in the file itself.
     pub fn open(path: &Path, saved_seq: u64) -> EventLog {
-        let last = last_seq_in(path).unwrap_or(0).max(saved_seq);
+        EventLog::recover(path, saved_seq, Vec::new())
+    }
+
+    /// Like `open`, and finishes the log with `unlogged`: lines stamped before a crash (saved
+    /// in state.json ahead of the append) that the file does not hold yet. They are written
+    /// first, before anything new.
+    pub fn recover(path: &Path, saved_seq: u64, unlogged: Vec<String>) -> EventLog {
+        let in_file = last_seq_in(path).unwrap_or(0);
+        let pending: VecDeque<String> = unlogged.into_iter().filter(|l| seq_of(l.as_bytes()) > Some(in_file)).collect();
+        if !pending.is_empty() {
+            tracing::info!(path = %path.display(), lines = pending.len(), "appending events stamped before a crash");
+        }
         EventLog {
             path: path.to_path_buf(),
             file: None,
-            next_seq: last + 1,
-            pending: VecDeque::new(),
+            next_seq: in_file.max(saved_seq) + 1,
+            pending,
             faults: 0,
             last_error: None,
         }
+    }
+
+    /// Moves to another file (a reload changed `event_log`): queued lines and `seq` come
+    /// along, so nothing stamped is lost and no number is used twice.
+    pub fn move_to(&mut self, path: &Path) {
+        let in_file = last_seq_in(path).unwrap_or(0);
+        self.path = path.to_path_buf();
+        self.file = None;
+        self.next_seq = self.next_seq.max(in_file + 1);
+        self.flush();
+    }
+
+    /// Lines stamped but not yet written (state.json keeps them as a write-ahead record).
+    pub fn unlogged(&self) -> Vec<String> {
+        self.pending.iter().cloned().collect()
+    }
+
+    pub fn is_flushed(&self) -> bool {
+        self.pending.is_empty()
     }
 
     pub fn path(&self) -> &Path {
@@ -48,6 +78,13 @@ impl EventLog {
 
     /// Stamps `events` with consecutive seqs and appends them.
     pub fn record(&mut self, events: Vec<Event>, now: SystemTime) -> Vec<Stamped> {
+        let stamped = self.stamp(events, now);
+        self.flush();
+        stamped
+    }
+
+    /// Stamps `events` and queues their lines; `flush` writes them.
+    pub fn stamp(&mut self, events: Vec<Event>, now: SystemTime) -> Vec<Stamped> {
         let stamped: Vec<Stamped> = events
             .into_iter()
             .map(|e| {
@@ -63,7 +100,6 @@ impl EventLog {
             }
             self.pending.push_back(s.line.clone());
         }
-        self.flush();
         stamped
     }
 
@@ -135,10 +171,12 @@ pub fn last_seq_in(path: &Path) -> Option<u64> {
     f.seek(SeekFrom::Start(start)).ok()?;
     let mut buf = Vec::new();
     f.read_to_end(&mut buf).ok()?;
-    buf.split(|&b| b == b'\n')
-        .rev()
-        .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
-        .find_map(|v| v.get("seq").and_then(|s| s.as_u64()))
+    buf.split(|&b| b == b'\n').rev().find_map(seq_of)
+}
+
+/// The `seq` of one complete record; `None` for a torn or foreign line.
+fn seq_of(line: &[u8]) -> Option<u64> {
+    serde_json::from_slice::<serde_json::Value>(line).ok()?.get("seq")?.as_u64()
 }
 
 #[cfg(test)]
@@ -176,6 +214,41 @@ mod tests {
         let mut log = EventLog::open(&p, 3);
         log.record(vec![ev()], SystemTime::now());
         assert_eq!(seqs(&p), vec![4]);
+    }
+
+    #[test]
+    fn recovery_appends_only_what_the_file_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("events.ndjson");
+        let mut log = EventLog::open(&p, 0);
+        let lines: Vec<String> =
+            log.stamp(vec![ev(), ev(), ev()], SystemTime::now()).into_iter().map(|s| s.line).collect();
+        // Killed after writing seq 1 and half of seq 2: state.json held all three lines.
+        let torn = &lines[1][..10];
+        std::fs::write(&p, format!("{}\n{torn}", lines[0])).unwrap();
+        let mut log = EventLog::recover(&p, 3, lines.clone());
+        assert!(!log.is_flushed());
+        log.record(vec![ev()], SystemTime::now());
+        assert_eq!(seqs(&p), vec![1, 2, 3, 4]);
+        // Everything was written already: nothing is appended twice.
+        let mut log = EventLog::recover(&p, 3, lines);
+        assert!(log.is_flushed());
+        log.record(vec![ev()], SystemTime::now());
+        assert_eq!(seqs(&p), vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn moving_keeps_queue_and_seq() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("notadir");
+        std::fs::write(&blocker, "").unwrap();
+        let mut log = EventLog::open(&blocker.join("events.ndjson"), 6);
+        log.record(vec![ev()], SystemTime::now());
+        assert_eq!(log.unlogged().len(), 1);
+        let p = dir.path().join("new.ndjson");
+        log.move_to(&p);
+        log.record(vec![ev()], SystemTime::now());
+        assert_eq!(seqs(&p), vec![7, 8]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `state.json`: what must survive a restart — each worker's state, since, identity and
-//! flap history, the forgotten workers, and the last event seq.
+//! flap history, the forgotten workers, the last event seq, and the event lines stamped but
+//! not yet in the event log (a write-ahead record, so a crash never loses or repeats a seq).
 
 use super::Tracker;
 use crate::identity::Identity;
@@ -19,6 +20,11 @@ pub struct Saved {
     /// their source still lists them.
     #[serde(default, with = "time_map")]
     pub forgotten: BTreeMap<String, SystemTime>,
+    /// Event lines stamped but not yet appended to the event log when this was saved. The
+    /// daemon saves the state before it appends, so a kill in between loses nothing: the
+    /// next start appends the lines the log lacks (`EventLog::recover`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unlogged: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,6 +72,21 @@ pub fn load_readonly(path: &Path) -> Option<Saved> {
     serde_json::from_str::<Saved>(&text).ok().filter(|s| s.schema == SCHEMA)
 }
 
+/// Removes temp files that an atomic write killed half-way left in `dir` (the daemon calls
+/// this at start, before it writes anything there itself).
+pub fn remove_stale_temp_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(crate::sink::atomic::TEMP_PREFIX) && name.ends_with(crate::sink::atomic::TEMP_SUFFIX) {
+            if let Err(err) = std::fs::remove_file(e.path()) {
+                tracing::debug!(path = %e.path().display(), error = %err, "cannot remove a stale temp file");
+            }
+        }
+    }
+}
+
 pub fn save(path: &Path, saved: &Saved) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(saved).expect("state serializes");
     super::super::sink::atomic::write(path, &bytes, 0o600, true)
@@ -109,6 +130,9 @@ mod tests {
             assert_eq!(load(&p).unwrap(), None, "{bad}");
             assert!(!p.exists());
         }
+        std::fs::write(dir.path().join(".pulsewatch-x.tmp"), "half").unwrap();
+        remove_stale_temp_files(dir.path());
+        assert!(!dir.path().join(".pulsewatch-x.tmp").exists());
         let aside = std::fs::read_dir(dir.path())
             .unwrap()
             .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".bad-"))
