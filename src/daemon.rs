@@ -5,6 +5,7 @@ use crate::config::{self, Config};
 use crate::event::{Event, EventKind, Stamped};
 use crate::monitor::Monitor;
 use crate::probe;
+use crate::service::Service;
 use crate::sink::events::EventLog;
 use crate::sink::status::{DaemonInfo, StatusDoc};
 use crate::state::persist;
@@ -44,6 +45,8 @@ pub struct Daemon {
     started_at: SystemTime,
     faults: Faults,
     last_save: std::time::Instant,
+    /// sd_notify, watchdog and heartbeat: told by the working loop what it did.
+    service: Service,
 }
 
 const SEQ_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
@@ -52,18 +55,23 @@ impl Daemon {
     pub fn start(cfg: Config, explicit: Option<PathBuf>) -> Result<Daemon, DaemonError> {
         let dir = &cfg.daemon.state_dir;
         std::fs::create_dir_all(dir).map_err(|source| DaemonError::StateDir { path: dir.clone(), source })?;
-        let saved = persist::load(&state_path(&cfg))?;
+        persist::remove_stale_temp_files(dir);
+        let mut saved = persist::load(&state_path(&cfg))?;
         let last_seq = saved.as_ref().map_or(0, |s| s.last_seq);
-        let events = EventLog::open(&cfg.daemon.event_log, last_seq);
+        let unlogged = saved.as_mut().map(|s| std::mem::take(&mut s.unlogged)).unwrap_or_default();
+        let events = EventLog::recover(&cfg.daemon.event_log, last_seq, unlogged);
         let monitor = Monitor::new(probe::boot_id(), saved);
+        let started_at = SystemTime::now();
+        let service = Service::new(&cfg.daemon, started_at);
         Ok(Daemon {
             cfg,
             explicit,
             monitor,
             events,
-            started_at: SystemTime::now(),
+            started_at,
             faults: Faults::default(),
             last_save: std::time::Instant::now(),
+            service,
         })
     }
 
@@ -73,6 +81,7 @@ impl Daemon {
         let events = self.monitor.sweep(&self.cfg, now);
         let stamped = self.record(events, now);
         self.write_status(now);
+        self.service.swept(self.monitor.counts());
         stamped
     }
 
@@ -87,19 +96,30 @@ impl Daemon {
         );
         let stamped = self.record(events, now);
         self.write_status(now);
+        self.service.swept(self.monitor.counts());
         stamped
     }
 
+    /// Stamps `events`, appends them to the event log and saves the state.
     pub fn record(&mut self, events: Vec<Event>, now: SystemTime) -> Vec<Stamped> {
         if events.is_empty() {
             return Vec::new();
         }
-        let stamped = self.events.record(events, now);
-        // State is saved when it changed. The seq it also carries is recovered from the event
-        // log's tail on start, so seq-only progress (liveness events) is saved at most every
-        // SEQ_SAVE_EVERY, which bounds the cost at 10,000 workers; only a log rotated away and
-        // a crash within that window could then reuse a seq.
-        if self.monitor.take_dirty() || self.last_save.elapsed() >= SEQ_SAVE_EVERY {
+        // A batch that changes persistent state is written ahead: state.json (fsynced) takes
+        // the new states, the last seq and the stamped lines before the log gets them, so a
+        // kill at any point leaves a state that matches the log or can finish it on restart
+        // (no seq repeats or skips, no transition is told twice or lost). The next save drops
+        // the lines again. Seq-only progress (liveness events) is not saved ahead: the seq is
+        // recovered from the log's tail, and lines a kill kept from the log were never seen.
+        // It is saved at most every SEQ_SAVE_EVERY, which bounds the cost at 10,000 workers;
+        // only a log rotated away and a crash within that window could then reuse a seq.
+        let stamped = self.events.stamp(events, now);
+        let changed = self.monitor.take_dirty();
+        if changed {
+            self.save_state();
+        }
+        self.events.flush();
+        if !changed && self.last_save.elapsed() >= SEQ_SAVE_EVERY {
             self.save_state();
         }
         stamped
@@ -107,7 +127,8 @@ impl Daemon {
 
     fn save_state(&mut self) {
         self.last_save = std::time::Instant::now();
-        let saved = self.monitor.saved(self.events.last_seq());
+        let mut saved = self.monitor.saved(self.events.last_seq());
+        saved.unlogged = self.events.unlogged();
         if let Err(e) = persist::save(&state_path(&self.cfg), &saved) {
             self.faults.state_file += 1;
             tracing::error!(error = %e, "cannot save state.json");
@@ -119,6 +140,9 @@ impl Daemon {
         faults.insert("event_log".to_string(), self.events.faults);
         faults.insert("status_file".to_string(), self.faults.status_file);
         faults.insert("state_file".to_string(), self.faults.state_file);
+        for (name, n) in self.service.faults() {
+            faults.insert(name.to_string(), n);
+        }
         let unreadable = self.monitor.workers.values().filter(|w| w.view.error.is_some()).count();
         faults.insert("workers_with_errors".to_string(), unreadable as u64);
         self.monitor.status(DaemonInfo {
@@ -145,13 +169,15 @@ impl Daemon {
     /// SIGHUP: a valid new config replaces the old one (workers keep their state); an
     /// invalid one is rejected and the old one keeps running.
     pub fn reload(&mut self) -> Vec<Stamped> {
+        self.service.reloading();
         let now = SystemTime::now();
         let event = match config::load(self.explicit.as_deref()) {
             Ok(cfg) => {
                 tracing::info!(config = %cfg.describe_source(), "configuration reloaded");
                 if cfg.daemon.event_log != self.cfg.daemon.event_log {
-                    self.events = EventLog::open(&cfg.daemon.event_log, self.events.last_seq());
+                    self.events.move_to(&cfg.daemon.event_log);
                 }
+                self.service.configure(&cfg.daemon);
                 self.cfg = cfg;
                 EventKind::ConfigReloaded {}
             }
@@ -162,7 +188,26 @@ impl Daemon {
         };
         let mut stamped = self.record(vec![Event::daemon(event)], now);
         stamped.extend(self.sweep());
+        self.service.reloaded(self.monitor.counts());
         stamped
+    }
+
+    /// When the loop must wake for a watchdog ping or a heartbeat (`service_tick`).
+    pub fn service_due(&self) -> std::time::Instant {
+        self.service.next_due()
+    }
+
+    pub fn service_tick(&mut self) {
+        self.service.tick();
+    }
+
+    /// SIGTERM/SIGINT: systemd and heartbeat readers hear it first, then the event log.
+    pub fn stop(&mut self, reason: &str) {
+        self.service.stopping();
+        let now = SystemTime::now();
+        self.record(vec![Event::daemon(EventKind::DaemonStopping { reason: reason.to_string() })], now);
+        self.save_state();
+        self.write_status(now);
     }
 
     pub fn config(&self) -> &Config {
@@ -190,23 +235,27 @@ async fn run_loop(cfg: Config, explicit: Option<PathBuf>) -> Result<(), DaemonEr
     let mut registry = crate::discover::watch::RegistryWatch::new(&d.cfg);
     d.first_sweep();
     tracing::info!(workers = d.monitor.workers.len(), "first sweep complete");
+    let wedge_after = crate::service::test_wedge_after();
+    // The next sweep is due one interval after the last one ended, whatever else woke the loop.
+    let mut next = tokio::time::Instant::now() + d.cfg.daemon.sweep_interval;
     let reason = loop {
-        let next = tokio::time::Instant::now() + d.cfg.daemon.sweep_interval;
+        if wedge_after.is_some_and(|n| d.service.sweeps() >= n) {
+            crate::service::wedge();
+        }
         tokio::select! {
-            _ = tokio::time::sleep_until(next) => { d.sweep(); }
+            _ = tokio::time::sleep_until(next) => { d.sweep(); next = tokio::time::Instant::now() + d.cfg.daemon.sweep_interval; }
+            _ = tokio::time::sleep_until(d.service_due().into()) => d.service_tick(),
             _ = term.recv() => break "SIGTERM",
             _ = int.recv() => break "SIGINT",
             _ = hup.recv() => {
                 d.reload();
+                next = tokio::time::Instant::now() + d.cfg.daemon.sweep_interval;
                 registry = crate::discover::watch::RegistryWatch::new(&d.cfg);
             }
             _ = registry.changed() => { d.sweep(); }
         }
     };
     tracing::info!(signal = reason, "stopping");
-    let now = SystemTime::now();
-    d.record(vec![Event::daemon(EventKind::DaemonStopping { reason: reason.to_string() })], now);
-    d.save_state();
-    d.write_status(now);
+    d.stop(reason);
     Ok(())
 }

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod model;
 pub mod monitor;
 pub mod probe;
+pub mod service;
 pub mod sink;
 pub mod state;
 pub mod timefmt;
