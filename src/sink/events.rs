@@ -130,9 +130,25 @@ impl EventLog {
             buf.push_str(l);
             buf.push('\n');
         }
-        file.write_all(buf.as_bytes())?;
-        self.pending.clear();
-        Ok(())
+        // Counted by hand, not write_all: after a short write (disk full) the lines that made
+        // it whole leave the queue, so the retry does not append them twice.
+        let mut written = 0;
+        let result = loop {
+            if written == buf.len() {
+                break Ok(());
+            }
+            match file.write(&buf.as_bytes()[written..]) {
+                Ok(0) => break Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        let mut whole = 0;
+        while self.pending.front().is_some_and(|l| whole + l.len() < written) {
+            whole += self.pending.pop_front().expect("checked").len() + 1;
+        }
+        result
     }
 
     /// Rotation (rename away, copy and delete, …) leaves our descriptor on the old file;
@@ -149,17 +165,30 @@ impl EventLog {
         }
         let mut f = OpenOptions::new().create(true).append(true).read(true).open(&self.path)?;
         let m = f.metadata()?;
-        // A crash can leave half a line; end it so the next record starts on its own line.
-        if m.len() > 0 {
-            let mut last = [0u8; 1];
-            f.seek(SeekFrom::End(-1))?;
-            f.read_exact(&mut last)?;
-            if last[0] != b'\n' {
-                f.write_all(b"\n")?;
-            }
-        }
+        end_torn_line(&mut f, m.len())?;
         self.file = Some((f, m.dev(), m.ino()));
         Ok(())
+    }
+}
+
+/// A kill or a failed write can leave half a line at the end. Its record is not lost (the
+/// queue, or state.json after a crash, still holds it and writes it whole), so the fragment
+/// is cut off; only a fragment longer than the tail we read is ended with a newline instead.
+fn end_torn_line(f: &mut File, len: u64) -> std::io::Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    let start = len.saturating_sub(64 * 1024);
+    f.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::with_capacity((len - start) as usize);
+    f.read_to_end(&mut tail)?;
+    if tail.last() == Some(&b'\n') {
+        return Ok(());
+    }
+    match tail.iter().rposition(|&b| b == b'\n') {
+        Some(i) => f.set_len(start + i as u64 + 1),
+        None if start == 0 => f.set_len(0),
+        None => f.write_all(b"\n"),
     }
 }
 
@@ -209,6 +238,7 @@ mod tests {
         let mut log = EventLog::open(&p, 1);
         log.record(vec![ev()], SystemTime::now());
         assert_eq!(seqs(&p), vec![1, 2, 3]);
+        assert_eq!(std::fs::read_to_string(&p).unwrap().lines().count(), 3, "the fragment is cut off");
         // The saved seq wins when the file was rotated away.
         std::fs::rename(&p, dir.path().join("old")).unwrap();
         let mut log = EventLog::open(&p, 3);
