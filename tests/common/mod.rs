@@ -2,6 +2,8 @@
 //! binary, a daemon handle that is killed on drop, and polling with a deadline.
 #![allow(dead_code)]
 
+pub mod notify;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -164,6 +166,12 @@ impl Drop for Daemon {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Sets a file's mtime `ago` in the past (like `touch -m -d`), to age a log.
+pub fn age(path: &Path, ago: Duration) {
+    let f = std::fs::File::options().write(true).open(path).expect("open to age");
+    f.set_modified(std::time::SystemTime::now() - ago).expect("set mtime");
 }
 
 /// A child process that is killed and reaped on drop.
