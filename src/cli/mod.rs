@@ -44,7 +44,8 @@ pub enum LogFormat {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the daemon in the foreground (exit 0 on SIGTERM/SIGINT, 2 bad config, 1 fatal error)
+    /// Run the daemon in the foreground; SIGHUP reloads the config, systemd is notified when
+    /// NOTIFY_SOCKET is set (exit 0 on SIGTERM/SIGINT, 2 bad config, 1 fatal error)
     Run,
     /// Discover, probe and classify once; print a table (exit 0, 2 bad config)
     Once {
