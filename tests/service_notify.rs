@@ -25,18 +25,20 @@ fn two_workers(sb: &Sandbox, daemon_extra: &str) -> std::path::PathBuf {
     )
 }
 
+/// The daemon on `two_workers`, with a notify socket and the extra environment `env`.
+fn start(sb: &Sandbox, daemon_extra: &str, env: &[(&str, &str)]) -> (Daemon, NotifySocket) {
+    let cfg = two_workers(sb, daemon_extra);
+    let sock = NotifySocket::bind();
+    let mut cmd = command(sb.dir.path());
+    cmd.args(["run", "-c"]).arg(&cfg).env("NOTIFY_SOCKET", &sock.path).envs(env.iter().copied());
+    (Daemon::start_with(&mut cmd), sock)
+}
+
 #[test]
 fn ready_status_watchdog_heartbeat_stopping() {
     let sb = Sandbox::new();
-    let cfg = two_workers(&sb, "sweep_interval = \"1s\"\nheartbeat_interval = \"200ms\"");
-    let mut sock = NotifySocket::bind();
-    let mut d = Daemon::start_with(
-        command(sb.dir.path())
-            .args(["run", "-c"])
-            .arg(&cfg)
-            .env("NOTIFY_SOCKET", &sock.path)
-            .env("WATCHDOG_USEC", "500000"),
-    );
+    let (mut d, mut sock) =
+        start(&sb, "sweep_interval = \"1s\"\nheartbeat_interval = \"200ms\"", &[("WATCHDOG_USEC", "500000")]);
 
     // READY=1 comes after the first sweep: its status file and events exist by then.
     let ready = sock.wait_for("READY=1", T, |m| has_line(m, "READY=1"));
@@ -95,10 +97,7 @@ fn ready_status_watchdog_heartbeat_stopping() {
 #[test]
 fn reload_sends_reloading_then_ready() {
     let sb = Sandbox::new();
-    let cfg = two_workers(&sb, "sweep_interval = \"100ms\"");
-    let mut sock = NotifySocket::bind();
-    let mut d =
-        Daemon::start_with(command(sb.dir.path()).args(["run", "-c"]).arg(&cfg).env("NOTIFY_SOCKET", &sock.path));
+    let (mut d, mut sock) = start(&sb, "sweep_interval = \"100ms\"", &[]);
     sock.wait_for("READY=1", T, |m| has_line(m, "READY=1"));
     d.signal(rustix::process::Signal::HUP);
     let reloading = sock.wait_for("RELOADING=1", T, |m| has_line(m, "RELOADING=1"));
@@ -115,16 +114,8 @@ fn reload_sends_reloading_then_ready() {
 #[test]
 fn wedged_loop_stops_pings_and_heartbeats() {
     let sb = Sandbox::new();
-    let cfg = two_workers(&sb, "sweep_interval = \"50ms\"\nheartbeat_interval = \"50ms\"");
-    let mut sock = NotifySocket::bind();
-    let mut d = Daemon::start_with(
-        command(sb.dir.path())
-            .args(["run", "-c"])
-            .arg(&cfg)
-            .env("NOTIFY_SOCKET", &sock.path)
-            .env("WATCHDOG_USEC", "200000")
-            .env("PULSEWATCH_TEST_WEDGE_AFTER_SWEEPS", "8"),
-    );
+    let env = [("WATCHDOG_USEC", "200000"), ("PULSEWATCH_TEST_WEDGE_AFTER_SWEEPS", "8")];
+    let (mut d, mut sock) = start(&sb, "sweep_interval = \"50ms\"\nheartbeat_interval = \"50ms\"", &env);
     sock.wait_for("READY=1", T, |m| has_line(m, "READY=1"));
     sock.wait_for("a first ping", T, |m| has_line(m, "WATCHDOG=1"));
     // Pings every 100 ms until the loop wedges after its 8th sweep; then silence, for good.
