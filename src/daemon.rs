@@ -3,6 +3,7 @@
 
 use crate::config::{self, Config};
 use crate::event::{Event, EventKind, Stamped};
+use crate::metrics::{ExportError, Exporter};
 use crate::monitor::Monitor;
 use crate::probe;
 use crate::service::Service;
@@ -12,7 +13,7 @@ use crate::state::persist;
 use crate::timefmt::rfc3339;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 use tokio::signal::unix::{SignalKind, signal};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -27,6 +28,8 @@ pub enum DaemonError {
     StateDir { path: PathBuf, source: std::io::Error },
     #[error("cannot read saved state: {0}")]
     State(#[from] persist::LoadError),
+    #[error(transparent)]
+    Export(#[from] ExportError),
 }
 
 /// Runtime faults the daemon survives; counted and shown in the status document.
@@ -47,6 +50,8 @@ pub struct Daemon {
     last_save: std::time::Instant,
     /// sd_notify, watchdog and heartbeat: told by the working loop what it did.
     service: Service,
+    /// Metrics: the HTTP endpoint's snapshot and the textfile.
+    export: Exporter,
 }
 
 const SEQ_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
@@ -63,6 +68,7 @@ impl Daemon {
         let monitor = Monitor::new(probe::boot_id(), saved);
         let started_at = SystemTime::now();
         let service = Service::new(&cfg.daemon, started_at);
+        let export = Exporter::new(&cfg.daemon)?;
         Ok(Daemon {
             cfg,
             explicit,
@@ -72,15 +78,18 @@ impl Daemon {
             faults: Faults::default(),
             last_save: std::time::Instant::now(),
             service,
+            export,
         })
     }
 
     /// One full pass: discover, probe, classify, record. Returns what was recorded.
     pub fn sweep(&mut self) -> Vec<Stamped> {
         let now = SystemTime::now();
+        let t0 = Instant::now();
         let events = self.monitor.sweep(&self.cfg, now);
+        let took = t0.elapsed();
         let stamped = self.record(events, now);
-        self.write_status(now);
+        self.finish_sweep(now, took);
         self.service.swept(self.monitor.counts());
         stamped
     }
@@ -88,14 +97,16 @@ impl Daemon {
     /// The first sweep, announced by `daemon_started` with the number of workers found.
     pub fn first_sweep(&mut self) -> Vec<Stamped> {
         let now = SystemTime::now();
+        let t0 = Instant::now();
         let mut events = self.monitor.sweep(&self.cfg, now);
+        let took = t0.elapsed();
         let workers = self.monitor.workers.len();
         events.insert(
             0,
             Event::daemon(EventKind::DaemonStarted { pid: std::process::id(), version: VERSION.into(), workers }),
         );
         let stamped = self.record(events, now);
-        self.write_status(now);
+        self.finish_sweep(now, took);
         self.service.swept(self.monitor.counts());
         stamped
     }
@@ -114,6 +125,7 @@ impl Daemon {
         // It is saved at most every SEQ_SAVE_EVERY, which bounds the cost at 10,000 workers;
         // only a log rotated away and a crash within that window could then reuse a seq.
         let stamped = self.events.stamp(events, now);
+        self.export.count(&stamped);
         let changed = self.monitor.take_dirty();
         if changed {
             self.save_state();
@@ -145,6 +157,7 @@ impl Daemon {
         }
         let unreadable = self.monitor.workers.values().filter(|w| w.view.error.is_some()).count();
         faults.insert("workers_with_errors".to_string(), unreadable as u64);
+        faults.insert("metrics".to_string(), self.export.faults);
         self.monitor.status(DaemonInfo {
             pid: std::process::id(),
             version: VERSION.to_string(),
@@ -152,18 +165,28 @@ impl Daemon {
             updated_at: rfc3339(now),
             config: self.cfg.describe_source(),
             faults,
+            listen: self.export.bound().map(|a| a.to_string()),
         })
     }
 
-    fn write_status(&mut self, now: SystemTime) {
+    /// Writes the status file; returns the document as written.
+    fn write_status(&mut self, now: SystemTime) -> Vec<u8> {
         if self.monitor.take_dirty() {
             self.save_state();
         }
         let path = self.cfg.daemon.status_file.clone();
-        if let Err(e) = self.status(now).write(&path) {
+        let bytes = self.status(now).to_bytes();
+        if let Err(e) = crate::sink::status::write_bytes(&path, &bytes) {
             self.faults.status_file += 1;
             tracing::error!(path = %path.display(), error = %e, "cannot write the status file");
         }
+        bytes
+    }
+
+    /// What follows every sweep: the status file, then the metrics (same document).
+    fn finish_sweep(&mut self, now: SystemTime, took: Duration) {
+        let status = self.write_status(now);
+        self.export.after_sweep(&self.cfg, self.monitor.workers.values(), status, took, now);
     }
 
     /// SIGHUP: a valid new config replaces the old one (workers keep their state); an
@@ -178,6 +201,7 @@ impl Daemon {
                     self.events.move_to(&cfg.daemon.event_log);
                 }
                 self.service.configure(&cfg.daemon);
+                self.export.reload(&cfg.daemon);
                 self.cfg = cfg;
                 EventKind::ConfigReloaded {}
             }
@@ -221,7 +245,13 @@ fn state_path(cfg: &Config) -> PathBuf {
 
 /// `pulsewatch run`: runs until SIGTERM or SIGINT.
 pub fn run(cfg: Config, explicit: Option<PathBuf>) -> Result<(), DaemonError> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(DaemonError::Runtime)?;
+    // The working loop runs on this thread (block_on); the runtime's worker threads serve
+    // HTTP, so /healthz still answers — 503 — while a sweep is stuck in a blocking call.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(DaemonError::Runtime)?;
     rt.block_on(run_loop(cfg, explicit))
 }
 
@@ -230,6 +260,7 @@ async fn run_loop(cfg: Config, explicit: Option<PathBuf>) -> Result<(), DaemonEr
     let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
     let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
     let mut d = Daemon::start(cfg, explicit)?;
+    d.export.serve(&d.cfg.daemon)?;
     tracing::info!(config = %d.cfg.describe_source(), state_dir = %d.cfg.daemon.state_dir.display(), "pulsewatch {VERSION} starting");
     // Registry entries take effect when written, not at the next sweep.
     let mut registry = crate::discover::watch::RegistryWatch::new(&d.cfg);

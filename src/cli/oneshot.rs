@@ -27,6 +27,7 @@ fn probe_once(cfg: &Config) -> StatusDoc {
         updated_at: t,
         config: cfg.describe_source(),
         faults: Default::default(),
+        listen: None,
     })
 }
 

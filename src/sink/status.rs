@@ -27,6 +27,10 @@ pub struct DaemonInfo {
     /// daemon keeps going, and this is where it says so.
     #[serde(default)]
     pub faults: BTreeMap<String, u64>,
+    /// The address the HTTP endpoint is bound to, when `listen` is set (the real port when
+    /// the config asked for port 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,15 +84,25 @@ impl StatusDoc {
         serde_json::to_string_pretty(self).expect("status serializes")
     }
 
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+    /// The status file's exact content (also what `GET /status` serves).
+    pub fn to_bytes(&self) -> Vec<u8> {
         let mut bytes = serde_json::to_vec(self).expect("status serializes");
         bytes.push(b'\n');
-        // Readable by other users: `pulsewatch status` and monitoring agents read it.
-        super::atomic::write(path, &bytes, 0o644, false)
+        bytes
+    }
+
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        write_bytes(path, &self.to_bytes())
     }
 
     pub fn read(path: &Path) -> Result<StatusDoc, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         serde_json::from_str(&text).map_err(|e| format!("{}: not a status document: {e}", path.display()))
     }
+}
+
+/// Writes a serialized status document. Readable by other users: `pulsewatch status` and
+/// monitoring agents read it.
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    super::atomic::write(path, bytes, 0o644, false)
 }
