@@ -2,6 +2,8 @@
 //! binary, a daemon handle that is killed on drop, and polling with a deadline.
 #![allow(dead_code)]
 
+pub mod expfmt;
+pub mod http;
 pub mod notify;
 
 use serde_json::Value;
@@ -261,4 +263,15 @@ pub fn printer(flag: &Path) -> String {
 /// The size of a file (0 when missing).
 pub fn size(p: &Path) -> u64 {
     std::fs::metadata(p).map_or(0, |m| m.len())
+}
+
+/// A `promtool` command, or `None` with a visible skip message when it is not installed.
+/// In CI (`CI` set) it must be there: `.ci/run` installs it.
+pub fn promtool(what: &str) -> Option<Command> {
+    if Command::new("promtool").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        return Some(Command::new("promtool"));
+    }
+    assert!(std::env::var_os("CI").is_none(), "{what}: promtool is missing in CI (.ci/run installs `prometheus`)");
+    eprintln!("SKIPPED {what}: promtool is not installed (Debian package `prometheus`)");
+    None
 }

@@ -1,0 +1,191 @@
+//! The HTTP endpoint of a real daemon on an ephemeral loopback port: routes, the status
+//! document, the bearer token, /healthz going stale, and clients that hold connections.
+
+mod common;
+use common::http::{Reply, get, request};
+use common::*;
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::OpenOptionsExt;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(15);
+
+/// Starts the daemon with `listen` on port 0 and returns it with the address it bound,
+/// which the status document's `daemon.listen` tells, once the first snapshot is served.
+fn start(sb: &Sandbox, daemon_extra: &str, rest: &str) -> (Daemon, String) {
+    let cfg = sb.config(&format!("sweep_interval = \"1s\"\nlisten = \"127.0.0.1:0\"\n{daemon_extra}"), rest);
+    let d = Daemon::start(sb.dir.path(), &cfg);
+    let addr = wait_until("the status file with daemon.listen", T, || {
+        sb.status()?["daemon"]["listen"].as_str().map(str::to_string)
+    });
+    wait_until("the first snapshot", T, || (get(&addr, "/healthz").status == 200).then_some(()));
+    (d, addr)
+}
+
+fn log_worker(sb: &Sandbox, id: &str) -> String {
+    let log = sb.write(&format!("logs/{id}.log"), "hello\n");
+    format!("[[worker]]\nid = \"{id}\"\nlog = {log:?}\n")
+}
+
+#[test]
+fn status_equals_the_status_file_and_unknown_routes_are_refused() {
+    let sb = Sandbox::new();
+    let (mut d, addr) = start(&sb, "", &log_worker(&sb, "w1"));
+    assert!(addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"), "{addr}");
+
+    // The file and the endpoint are written from the same bytes after each sweep; retry
+    // only while a sweep lands between the two reads.
+    let (body, file) = wait_until("/status and the status file to show the same sweep", T, || {
+        let r = get(&addr, "/status");
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        let file = std::fs::read_to_string(sb.status_file()).ok()?;
+        (r.body == file).then_some((r.body, file))
+    });
+    assert_eq!(body, file);
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["daemon"]["listen"], addr.as_str());
+    assert_eq!(worker(&doc, "w1").unwrap()["state"], "alive");
+
+    let health = get(&addr, "/healthz");
+    assert_eq!(health.status, 200, "{health:?}");
+    assert!(health.body.starts_with("ok: ") && health.body.lines().count() == 1, "{:?}", health.body);
+
+    for (method, path, code) in [
+        ("GET", "/", 404),
+        ("GET", "/metrics/extra", 404),
+        ("DELETE", "/nowhere", 404),
+        ("POST", "/metrics", 405),
+        ("PUT", "/status", 405),
+        ("HEAD", "/healthz", 405),
+    ] {
+        let r = request(&addr, method, path, &[]).unwrap();
+        assert_eq!(r.status, code, "{method} {path}: {r:?}");
+        if code == 405 {
+            assert_eq!(r.header("allow"), Some("GET"));
+        }
+    }
+    assert!(d.stop().success(), "{}", d.stderr());
+}
+
+#[test]
+fn bearer_token_guards_metrics_and_status_but_not_healthz() {
+    let sb = Sandbox::new();
+    let token = sb.write("secret/token", "  s3cret-Tok3n\n");
+    let (mut d, addr) = start(&sb, &format!("auth_token_file = {token:?}"), &log_worker(&sb, "w1"));
+    for path in ["/metrics", "/status"] {
+        let cases: [(&[(&str, &str)], u16); 5] = [
+            (&[], 401),
+            (&[("Authorization", "Bearer wrong")], 401),
+            (&[("Authorization", "Bearer s3cret-Tok3n-and-more")], 401),
+            (&[("Authorization", "Basic s3cret-Tok3n")], 401),
+            (&[("Authorization", "Bearer s3cret-Tok3n")], 200),
+        ];
+        for (headers, code) in cases {
+            let r: Reply = request(&addr, "GET", path, headers).unwrap();
+            assert_eq!(r.status, code, "{path} {headers:?}: {r:?}");
+            if code == 401 {
+                assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"pulsewatch\""));
+                assert!(!r.body.contains("w1"), "nothing leaks: {:?}", r.body);
+            }
+        }
+    }
+    assert_eq!(get(&addr, "/healthz").status, 200, "probes need no token");
+    assert!(d.stop().success(), "{}", d.stderr());
+}
+
+/// A pidfile on a FIFO blocks open(2) until a writer comes, as a hung network mount
+/// would: the working loop is stuck inside a sweep while the endpoint keeps answering.
+#[test]
+fn healthz_turns_503_while_the_loop_is_stuck_and_recovers() {
+    let sb = Sandbox::new();
+    let pidfile = sb.path("pids/w1.pid");
+    let log = sb.write("logs/w1.log", "x\n");
+    let rest = format!("[[worker]]\nid = \"w1\"\nlog = {log:?}\npidfile = {pidfile:?}\n");
+    let (mut d, addr) = start(&sb, "", &rest);
+
+    std::fs::create_dir_all(pidfile.parent().unwrap()).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(&pidfile).status().unwrap().success());
+    let stale = wait_until("/healthz 503", T, || {
+        let r = get(&addr, "/healthz");
+        (r.status == 503).then_some(r)
+    });
+    assert!(stale.body.starts_with("stale: last sweep ") && stale.body.lines().count() == 1, "{:?}", stale.body);
+    // Metrics and status still answer, from the last completed sweep.
+    assert_eq!(get(&addr, "/metrics").status, 200);
+
+    // A writer on the FIFO releases the sweep (the reader is already waiting, so a
+    // non-blocking open succeeds at once).
+    let mut fifo = wait_until("the daemon to wait on the FIFO", T, || {
+        let nonblock = rustix::fs::OFlags::NONBLOCK.bits() as i32;
+        std::fs::OpenOptions::new().write(true).custom_flags(nonblock).open(&pidfile).ok()
+    });
+    fifo.write_all(format!("{}\n", std::process::id()).as_bytes()).unwrap();
+    drop(fifo);
+    std::fs::remove_file(&pidfile).unwrap();
+    wait_until("/healthz 200 again", T, || (get(&addr, "/healthz").status == 200).then_some(()));
+    assert!(d.stop().success(), "{}", d.stderr());
+}
+
+/// Clients that connect and never send a request neither stall classification nor keep
+/// the endpoint: the surplus is closed at once, the rest after the header timeout.
+#[test]
+fn two_hundred_idle_connections_do_not_stop_classification() {
+    let sb = Sandbox::new();
+    let p = Proc::sleep();
+    let log = sb.write("logs/w1.log", "x\n");
+    let rest = format!("[[worker]]\nid = \"w1\"\nlog = {log:?}\npid = {}\n", p.pid());
+    let (mut d, addr) = start(&sb, "", &rest);
+    wait_until("w1 alive", T, || (worker(&sb.status()?, "w1")?["state"] == "alive").then_some(()));
+
+    let mut idle: Vec<TcpStream> = (0..200)
+        .map(|i| {
+            let mut s = TcpStream::connect(&addr).unwrap_or_else(|e| panic!("connection {i}: {e}"));
+            // Half of them start a request and never finish its head.
+            if i % 2 == 0 {
+                s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n").unwrap();
+            }
+            s
+        })
+        .collect();
+    drop(p);
+    wait_until("w1 orphaned while 200 connections idle", T, || {
+        (worker(&sb.status()?, "w1")?["state"] == "orphaned").then_some(())
+    });
+    // Every idle connection gets closed by the server (EOF or reset), none is kept forever.
+    for (i, s) in idle.iter_mut().enumerate() {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut buf = [0u8; 64];
+        match s.read(&mut buf) {
+            Ok(0) => {}
+            Ok(n) => panic!("connection {i}: unexpected {:?}", String::from_utf8_lossy(&buf[..n])),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                panic!("connection {i} still open after 20 s")
+            }
+            Err(_) => {} // reset: closed as well
+        }
+    }
+    let r = wait_until("/healthz to answer after the idle clients", T, || request(&addr, "GET", "/healthz", &[]).ok());
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(d.stop().success(), "{}", d.stderr());
+}
+
+#[test]
+fn start_fails_clearly_on_a_taken_port_or_a_missing_token() {
+    let sb = Sandbox::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let cfg = sb.config(&format!("listen = \"{addr}\""), "");
+    let out = run(sb.dir.path(), &["run", "-c", cfg.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("listen = \"{addr}\": cannot bind")), "{err}");
+
+    let missing = sb.path("no/such/token");
+    let cfg = sb.config(&format!("listen = \"127.0.0.1:0\"\nauth_token_file = {missing:?}"), "");
+    let out = run(sb.dir.path(), &["run", "-c", cfg.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("{}: cannot read the auth token", missing.display())), "{err}");
+}
