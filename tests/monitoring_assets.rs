@@ -41,11 +41,7 @@ fn exported() -> BTreeSet<String> {
     };
     m.count(&[Stamped::new(1, SystemTime::now(), Event::worker(&id, hook))]);
     m.sweep_done(Duration::from_millis(1), SystemTime::now(), Duration::from_secs(5));
-    m.text()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| l[..l.find(['{', ' ']).unwrap()].to_string())
-        .collect()
+    m.text().lines().filter(|l| !l.starts_with('#')).map(|l| l[..l.find(['{', ' ']).unwrap()].to_string()).collect()
 }
 
 /// The `pulsewatch_*` identifiers a text mentions.
@@ -94,10 +90,7 @@ fn dashboard_is_valid_json_with_the_promised_panels() {
         ("timeseries", "pulsewatch_hook_runs_total"),
         ("timeseries", "pulsewatch_sweep_duration_seconds_bucket"),
     ] {
-        assert!(
-            panels.iter().any(|p| p["type"] == kind && exprs(p).contains(metric)),
-            "no {kind} panel on {metric}"
-        );
+        assert!(panels.iter().any(|p| p["type"] == kind && exprs(p).contains(metric)), "no {kind} panel on {metric}");
     }
     let ids: BTreeSet<u64> = panels.iter().map(|p| p["id"].as_u64().unwrap()).collect();
     assert_eq!(ids.len(), panels.len(), "panel ids are unique");

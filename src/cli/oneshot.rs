@@ -105,6 +105,8 @@ pub fn config_check(cfg: Config) -> ExitCode {
     println!("  forget_after       {}", human(d.forget_after));
     println!("  hook_concurrency   {}", d.hook_concurrency);
     println!("  listen             {}", d.listen.map_or("off".into(), |a| a.to_string()));
+    println!("  auth_token_file    {}", d.auth_token_file.as_ref().map_or("none".into(), |p| p.display().to_string()));
+    println!("  textfile           {}", d.textfile.as_ref().map_or("off".into(), |p| p.display().to_string()));
     println!("[defaults]");
     println!(
         "  quiet_after {}  stalled_after {}  start_grace {}",
