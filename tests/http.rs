@@ -92,6 +92,13 @@ fn bearer_token_guards_metrics_and_status_but_not_healthz() {
         }
     }
     assert_eq!(get(&addr, "/healthz").status, 200, "probes need no token");
+
+    // SIGHUP reads the token file again: the new token works, the old one no longer does.
+    std::fs::write(&token, "n3w-token\n").unwrap();
+    d.signal(rustix::process::Signal::HUP);
+    let bearer = |t: &str| request(&addr, "GET", "/metrics", &[("Authorization", &format!("Bearer {t}"))]).unwrap();
+    wait_until("the new token to be accepted", T, || (bearer("n3w-token").status == 200).then_some(()));
+    assert_eq!(bearer("s3cret-Tok3n").status, 401);
     assert!(d.stop().success(), "{}", d.stderr());
 }
 
