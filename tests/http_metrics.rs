@@ -27,7 +27,7 @@ fn metrics(addr: &str) -> Option<Exposition> {
     }
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.header("content-type"), Some("text/plain; version=0.0.4; charset=utf-8"));
-    Some(expfmt::parse(&r.body, false).unwrap_or_else(|e| panic!("{e}\n{}", r.body)))
+    Some(expfmt::parse(&r.body).unwrap_or_else(|e| panic!("{e}\n{}", r.body)))
 }
 
 /// `promtool check metrics` lints the text as Prometheus itself parses it.
@@ -161,22 +161,14 @@ workers = ["nobody"]
     assert!(e.get("process_cpu_seconds_total", &[]).is_some());
     promtool_lint(&get(&addr, "/metrics").body);
 
-    // What Prometheus asks for first: OpenMetrics, same series.
-    let om = request(
-        &addr,
-        "GET",
-        "/metrics",
-        &[("Accept", "application/openmetrics-text;version=1.0.0;q=0.9,text/plain;q=0.5")],
-    )
-    .unwrap();
-    assert!(om.header("content-type").unwrap().starts_with("application/openmetrics-text"), "{om:?}");
-    let ome = expfmt::parse(&om.body, true).unwrap_or_else(|e| panic!("{e}\n{}", om.body));
-    assert_eq!(ome.get("pulsewatch_transitions_total", &[("to", "alive")]), Some(0.0));
-    assert_eq!(ome.get("pulsewatch_worker_state", &[("worker", "gone"), ("state", "orphaned")]), Some(1.0));
+    // Prometheus asks for OpenMetrics first and accepts the text format it gets.
+    let accept = [("Accept", "application/openmetrics-text;version=1.0.0;q=0.9,text/plain;version=0.0.4;q=0.5")];
+    let r = request(&addr, "GET", "/metrics", &accept).unwrap();
+    assert_eq!(r.header("content-type"), Some("text/plain; version=0.0.4; charset=utf-8"));
 
     // The textfile: the same metrics in the 0.0.4 format node_exporter parses.
     let text = wait_until("the textfile", T, || std::fs::read_to_string(&textfile).ok());
-    let te = expfmt::parse(&text, false).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let te = expfmt::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(te.get("pulsewatch_worker_state", &[("worker", "old@host"), ("state", "stalled")]), Some(1.0));
     assert!(!text.contains("# EOF"));
     promtool_lint(&text);
@@ -202,20 +194,19 @@ workers = ["nobody"]
 #[test]
 fn checker_rejects_what_it_should() {
     let ok = "# HELP a_total A.\n# TYPE a_total counter\na_total{x=\"q\\\"\\\\\\n\"} 1\n";
-    let e = expfmt::parse(ok, false).unwrap();
+    let e = expfmt::parse(ok).unwrap();
     assert_eq!(e.get("a_total", &[("x", "q\"\\\n")]), Some(1.0));
     for bad in [
-        "a 1\n",                                           // undeclared
-        "# TYPE a gauge\na 1 1700000000\n",                // timestamp
-        "# TYPE a gauge\na{x=\"\\q\"} 1\n",                // bad escape
-        "# TYPE a gauge\na{x=\"1\"} 1\na{x=\"1\"} 2\n",    // duplicate
-        "# TYPE a gauge\na 1\n# TYPE b gauge\nb 1\na 2\n", // interleaved
-        "# TYPE a gauge\na x\n",                           // value
-        "# TYPE a gauge\n\na 1\n",                         // empty line
-        "# TYPE a bogus\na 1\n",                           // type
+        "a 1\n",                                                                          // undeclared
+        "# TYPE a gauge\na 1 1700000000\n",                                               // timestamp
+        "# TYPE a gauge\na{x=\"\\q\"} 1\n",                                               // bad escape
+        "# TYPE a gauge\na{x=\"1\"} 1\na{x=\"1\"} 2\n",                                   // duplicate
+        "# TYPE a gauge\na 1\n# TYPE b gauge\nb 1\na 2\n",                                // interleaved
+        "# TYPE a gauge\na x\n",                                                          // value
+        "# TYPE a gauge\n\na 1\n",                                                        // empty line
+        "# TYPE a bogus\na 1\n",                                                          // type
+        "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_count 1\n", // not cumulative
     ] {
-        assert!(expfmt::parse(bad, false).is_err(), "{bad:?}");
+        assert!(expfmt::parse(bad).is_err(), "{bad:?}");
     }
-    assert!(expfmt::parse("# TYPE a counter\na_total 1\n# EOF\n", true).is_ok());
-    assert!(expfmt::parse("# TYPE a counter\na_total 1\n", true).is_err(), "no EOF");
 }

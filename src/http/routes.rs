@@ -8,14 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
-pub const OPENMETRICS_FORMAT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// What the working loop publishes after each sweep.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     /// Prometheus text format 0.0.4.
     pub text: Bytes,
-    pub openmetrics: Bytes,
     /// The status document, byte for byte as written to the status file.
     pub status: Bytes,
     /// When the sweep completed.
@@ -54,11 +52,7 @@ pub fn respond<B>(req: &Request<B>, snap: Option<&Snapshot>, now: Instant) -> Re
     if path == "/status" {
         return body(StatusCode::OK, "application/json", snap.status.clone());
     }
-    if wants_openmetrics(req) {
-        body(StatusCode::OK, OPENMETRICS_FORMAT, snap.openmetrics.clone())
-    } else {
-        body(StatusCode::OK, TEXT_FORMAT, snap.text.clone())
-    }
+    body(StatusCode::OK, TEXT_FORMAT, snap.text.clone())
 }
 
 fn healthz(snap: &Snapshot, now: Instant) -> Response<Full<Bytes>> {
@@ -70,16 +64,6 @@ fn healthz(snap: &Snapshot, now: Instant) -> Response<Full<Bytes>> {
         let msg = format!("stale: last sweep {:.1}s ago (limit {:.1}s)\n", age.as_secs_f64(), limit.as_secs_f64());
         plain(StatusCode::SERVICE_UNAVAILABLE, msg)
     }
-}
-
-/// Prometheus asks for OpenMetrics first in its Accept header; anything else (curl, older
-/// scrapers, a browser) gets the classic text format.
-fn wants_openmetrics<B>(req: &Request<B>) -> bool {
-    req.headers()
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.contains("application/openmetrics-text"))
 }
 
 fn authorized<B>(req: &Request<B>, token: &str) -> bool {

@@ -84,10 +84,11 @@ impl Exporter {
     ) {
         let d = &cfg.daemon;
         self.metrics.sweep_done(took, now, d.sweep_interval);
-        self.metrics.refresh(workers.into_iter().map(WorkerSample::of), &cfg.hooks);
+        // Nobody reads the per-worker series: skip rebuilding them (10,000 workers cost).
         if d.textfile.is_none() && self.latest.is_none() {
             return;
         }
+        self.metrics.refresh(workers.into_iter().map(WorkerSample::of), &cfg.hooks);
         let text = self.metrics.text();
         if let Some(path) = &d.textfile {
             // Readable by node_exporter, which usually runs as another user.
@@ -99,7 +100,6 @@ impl Exporter {
         if let Some(tx) = &self.latest {
             tx.send_replace(Some(Arc::new(Snapshot {
                 text: Bytes::from(text),
-                openmetrics: Bytes::from(self.metrics.openmetrics()),
                 status: Bytes::from(status),
                 swept: Instant::now(),
                 interval: d.sweep_interval,

