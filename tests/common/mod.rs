@@ -265,13 +265,15 @@ pub fn size(p: &Path) -> u64 {
     std::fs::metadata(p).map_or(0, |m| m.len())
 }
 
-/// A `promtool` command, or `None` with a visible skip message when it is not installed.
-/// In CI (`CI` set) it must be there: `.ci/run` installs it.
+/// A `promtool` command, or `None` with a skip message when it is not installed. In CI
+/// (`CI` set) it must be there: `.ci/run` installs it.
 pub fn promtool(what: &str) -> Option<Command> {
     if Command::new("promtool").arg("--version").output().is_ok_and(|o| o.status.success()) {
         return Some(Command::new("promtool"));
     }
     assert!(std::env::var_os("CI").is_none(), "{what}: promtool is missing in CI (.ci/run installs `prometheus`)");
-    eprintln!("SKIPPED {what}: promtool is not installed (Debian package `prometheus`)");
+    // Straight to the stderr handle: libtest would capture `eprintln!` of a passing test.
+    let msg = format!("SKIPPED {what}: promtool is not installed (Debian package `prometheus`)\n");
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
     None
 }
