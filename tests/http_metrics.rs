@@ -12,11 +12,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const T: Duration = Duration::from_secs(15);
 const NOTE: &str = r#"say "hi" \ back"#;
 
-fn backdate(path: &std::path::Path, secs_ago: u64) -> f64 {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    let at = UNIX_EPOCH + Duration::from_secs(now - secs_ago);
-    std::fs::File::options().write(true).open(path).unwrap().set_modified(at).unwrap();
-    (now - secs_ago) as f64
+/// Ages `path` and returns its mtime as the metric shows it: unix seconds, milliseconds kept.
+fn aged(path: &std::path::Path, ago: Duration) -> f64 {
+    age(path, ago);
+    let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
+    mtime.duration_since(UNIX_EPOCH).unwrap().as_millis() as f64 / 1000.0
 }
 
 /// The parsed /metrics; `None` only before the first snapshot is published.
@@ -65,9 +65,9 @@ fn metrics_carry_every_contract_metric_and_follow_the_workers() {
 
     let fresh = sb.write("logs/fresh.log", "0123456789\n");
     let quiet = sb.write("logs/quiet.log", "q\n");
-    let quiet_at = backdate(&quiet, 300);
+    let quiet_at = aged(&quiet, Duration::from_secs(300));
     let old = sb.write("logs/old.log", "o\n");
-    let old_at = backdate(&old, 1200);
+    let old_at = aged(&old, Duration::from_secs(1200));
     let gone = sb.write("logs/gone.log", "g\n");
     let globbed = sb.write("glob/globbed.log", "x\n");
     let textfile = sb.path("textfile/pulsewatch.prom");
