@@ -3,6 +3,7 @@
 
 use crate::config::{self, Config};
 use crate::event::{Event, EventKind, Stamped};
+use crate::hooks::{self, Hooks};
 use crate::metrics::{ExportError, Exporter};
 use crate::monitor::Monitor;
 use crate::probe;
@@ -52,6 +53,7 @@ pub struct Daemon {
     service: Service,
     /// Metrics: the HTTP endpoint's snapshot and the textfile.
     export: Exporter,
+    hooks: Hooks,
 }
 
 const SEQ_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
@@ -65,6 +67,10 @@ impl Daemon {
         let last_seq = saved.as_ref().map_or(0, |s| s.last_seq);
         let unlogged = saved.as_mut().map(|s| std::mem::take(&mut s.unlogged)).unwrap_or_default();
         let events = EventLog::recover(&cfg.daemon.event_log, last_seq, unlogged);
+        let hooks = Hooks::new(
+            saved.as_mut().map(|s| std::mem::take(&mut s.hooks)).unwrap_or_default(),
+            cfg.daemon.hook_concurrency,
+        );
         let monitor = Monitor::new(probe::boot_id(), saved);
         let started_at = SystemTime::now();
         let service = Service::new(&cfg.daemon, started_at);
@@ -79,6 +85,7 @@ impl Daemon {
             last_save: std::time::Instant::now(),
             service,
             export,
+            hooks,
         })
     }
 
@@ -117,16 +124,19 @@ impl Daemon {
             return Vec::new();
         }
         // A batch that changes persistent state is written ahead: state.json (fsynced) takes
-        // the new states, the last seq and the stamped lines before the log gets them, so a
-        // kill at any point leaves a state that matches the log or can finish it on restart
-        // (no seq repeats or skips, no transition is told twice or lost). The next save drops
-        // the lines again. Seq-only progress (liveness events) is not saved ahead: the seq is
-        // recovered from the log's tail, and lines a kill kept from the log were never seen.
-        // It is saved at most every SEQ_SAVE_EVERY, which bounds the cost at 10,000 workers;
-        // only a log rotated away and a crash within that window could then reuse a seq.
+        // the new states, the last seq, the stamped lines and the hook runs they ask for before
+        // the log gets them, so a kill at any point leaves a state that matches the log or can
+        // finish it on restart (no seq repeats or skips, no transition is told twice or lost,
+        // no hook run is lost). The next save drops the lines again. Seq-only progress (liveness
+        // events) is not saved ahead: the seq is recovered from the log's tail, and lines a kill
+        // kept from the log were never seen. It is saved at most every SEQ_SAVE_EVERY, which
+        // bounds the cost at 10,000 workers; only a log rotated away and a crash within that
+        // window could then reuse a seq.
         let stamped = self.events.stamp(events, now);
         self.export.count(&stamped);
-        let changed = self.monitor.take_dirty();
+        let monitor = &self.monitor;
+        self.hooks.plan(&stamped, &self.cfg.hooks, &|id| monitor.workers.get(id).map(hooks::WorkerCtx::of));
+        let changed = self.monitor.take_dirty() | self.hooks.take_dirty();
         if changed {
             self.save_state();
         }
@@ -134,13 +144,31 @@ impl Daemon {
         if !changed && self.last_save.elapsed() >= SEQ_SAVE_EVERY {
             self.save_state();
         }
+        self.hooks.dispatch(&self.cfg.hooks);
         stamped
+    }
+
+    /// Hook outcomes become `hook` events; due reminders become runs.
+    pub fn on_hooks(&mut self, wake: hooks::Wake) {
+        let now = SystemTime::now();
+        let monitor = &self.monitor;
+        let events =
+            self.hooks.settle(wake, &self.cfg.hooks, now, &|id| monitor.workers.get(id).map(hooks::WorkerCtx::of));
+        if events.is_empty() {
+            if self.hooks.take_dirty() {
+                self.save_state();
+            }
+            self.hooks.dispatch(&self.cfg.hooks);
+        } else {
+            self.record(events, now);
+        }
     }
 
     fn save_state(&mut self) {
         self.last_save = std::time::Instant::now();
         let mut saved = self.monitor.saved(self.events.last_seq());
         saved.unlogged = self.events.unlogged();
+        saved.hooks = self.hooks.saved();
         if let Err(e) = persist::save(&state_path(&self.cfg), &saved) {
             self.faults.state_file += 1;
             tracing::error!(error = %e, "cannot save state.json");
@@ -155,6 +183,7 @@ impl Daemon {
         for (name, n) in self.service.faults() {
             faults.insert(name.to_string(), n);
         }
+        faults.insert("hooks".to_string(), self.hooks.faults);
         let unreadable = self.monitor.workers.values().filter(|w| w.view.error.is_some()).count();
         faults.insert("workers_with_errors".to_string(), unreadable as u64);
         faults.insert("metrics".to_string(), self.export.faults);
@@ -225,10 +254,13 @@ impl Daemon {
         self.service.tick();
     }
 
-    /// SIGTERM/SIGINT: systemd and heartbeat readers hear it first, then the event log.
-    pub fn stop(&mut self, reason: &str) {
+    /// SIGTERM/SIGINT: systemd and heartbeat readers hear it first; running hooks get their
+    /// grace (the runs that ended are recorded, the rest stay pending); then the event log.
+    pub async fn stop(&mut self, reason: &str) {
         self.service.stopping();
+        let ended = self.hooks.shutdown().await;
         let now = SystemTime::now();
+        self.record(ended, now);
         self.record(vec![Event::daemon(EventKind::DaemonStopping { reason: reason.to_string() })], now);
         self.save_state();
         self.write_status(now);
@@ -284,9 +316,10 @@ async fn run_loop(cfg: Config, explicit: Option<PathBuf>) -> Result<(), DaemonEr
                 registry = crate::discover::watch::RegistryWatch::new(&d.cfg);
             }
             _ = registry.changed() => { d.sweep(); }
+            wake = d.hooks.next() => d.on_hooks(wake),
         }
     };
     tracing::info!(signal = reason, "stopping");
-    d.stop(reason);
+    d.stop(reason).await;
     Ok(())
 }

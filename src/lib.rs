@@ -10,6 +10,7 @@ pub mod config;
 pub mod daemon;
 pub mod discover;
 pub mod event;
+pub mod hooks;
 pub mod http;
 pub mod identity;
 pub mod metrics;

@@ -168,7 +168,7 @@ impl Monitor {
         for (id, s) in &self.restored {
             workers.entry(id.clone()).or_insert_with(|| s.clone());
         }
-        Saved { schema: SCHEMA, last_seq, workers, forgotten: self.forgotten.clone(), unlogged: Vec::new() }
+        Saved { schema: SCHEMA, last_seq, workers, forgotten: self.forgotten.clone(), ..Saved::default() }
     }
 }
 

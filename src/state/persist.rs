@@ -1,6 +1,7 @@
 //! `state.json`: what must survive a restart — each worker's state, since, identity and
-//! flap history, the forgotten workers, the last event seq, and the event lines stamped but
-//! not yet in the event log (a write-ahead record, so a crash never loses or repeats a seq).
+//! flap history, the forgotten workers, the last event seq, unfinished hook runs, and the
+//! event lines stamped but not yet in the event log (a write-ahead record, so a crash never
+//! loses or repeats a seq).
 
 use super::Tracker;
 use crate::identity::Identity;
@@ -25,6 +26,9 @@ pub struct Saved {
     /// next start appends the lines the log lacks (`EventLog::recover`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unlogged: Vec<String>,
+    /// Hook runs not finished yet and reminders, so a restart delivers them.
+    #[serde(default)]
+    pub hooks: crate::hooks::SavedHooks,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
