@@ -74,6 +74,19 @@ impl Sandbox {
         p
     }
 
+    /// Writes an executable `#!/bin/sh` script (mode 0755: as root, pulsewatch refuses hook
+    /// programs others can write).
+    pub fn script(&self, rel: &str, body: &str) -> PathBuf {
+        let p = self.write(rel, &format!("#!/bin/sh\n{body}\n"));
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        p
+    }
+
+    /// The `hook` events of hook `name`, in log order.
+    pub fn hook_events(&self, name: &str) -> Vec<Value> {
+        self.events().into_iter().filter(|e| e["event"] == "hook" && e["hook"] == name).collect()
+    }
+
     pub fn events(&self) -> Vec<Value> {
         read_events(&self.event_log())
     }
@@ -133,6 +146,14 @@ impl Daemon {
 
     pub fn start_with(cmd: &mut Command) -> Daemon {
         let child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn daemon");
+        Daemon { child }
+    }
+
+    /// Like `start_with`, but stderr goes to `log` (a daemon that logs a lot must never block
+    /// on a pipe nobody reads while the test runs).
+    pub fn start_logging(cmd: &mut Command, log: &Path) -> Daemon {
+        let file = std::fs::File::create(log).expect("create the daemon log");
+        let child = cmd.stdout(Stdio::null()).stderr(file).spawn().expect("spawn daemon");
         Daemon { child }
     }
 
