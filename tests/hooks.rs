@@ -210,6 +210,7 @@ retries = 1
 name = "writable"
 command = [{writable:?}]
 on = ["*"]
+retries = 0
 "#,
             l1 = sb.path("logs/w1.log"),
             l2 = sb.path("logs/w2.log"),
