@@ -34,15 +34,14 @@ fn raw_line(sb: &Sandbox, event: &str, worker: &str) -> String {
 #[test]
 fn environment_stdin_and_no_shell() {
     let sb = Sandbox::new();
-    let out = sb.path("out");
-    std::fs::create_dir_all(&out).unwrap();
+    let out = sb.mkdir("out");
     let hook = sb.script(
         "hooks/env.sh",
         r#"env > "$1/env.$PULSEWATCH_WORKER"; cat > "$1/stdin.$PULSEWATCH_WORKER"; pwd > "$1/pwd.$PULSEWATCH_WORKER""#,
     );
     // A log path a shell would split, and a file whose stem is a command substitution.
     let log = sb.path("logs/a;touch PWNED.log");
-    std::fs::create_dir_all(sb.path("glob")).unwrap();
+    sb.mkdir("glob");
     sb.write("glob/$(touch INJECTED).log", "");
     sb.write("glob/ok-1.log", "");
     let marker = sb.path("LABEL_RAN");
@@ -117,8 +116,7 @@ on = ["none->alive", "none->stalled"]
 #[test]
 fn hooks_of_one_worker_run_in_order() {
     let sb = Sandbox::new();
-    let out = sb.path("out");
-    std::fs::create_dir_all(&out).unwrap();
+    let out = sb.mkdir("out");
     let hook = sb.script(
         "hooks/run.sh",
         r#"echo "start $PULSEWATCH_SEQ $2" >> "$1/runs"; sleep "$3"; echo "end $PULSEWATCH_SEQ $2" >> "$1/runs""#,
@@ -217,7 +215,7 @@ retries = 0
         ),
     );
     let log = sb.path("daemon.log");
-    let mut d = Daemon::start_logging(command(sb.dir.path()).arg("run").arg("-c").arg(&cfg), &log);
+    let mut d = Daemon::start_logged(&sb, &cfg);
     wait_until("both attempts of both workers", LONG, || (sb.hook_events("missing").len() == 4).then_some(()));
     wait_until("the writable hook reported", LONG, || (sb.hook_events("writable").len() == 2).then_some(()));
     assert!(d.stop().success(), "a hook that cannot run never stops the daemon");

@@ -8,10 +8,6 @@ use std::time::{Duration, SystemTime};
 
 const LONG: Duration = Duration::from_secs(30);
 
-fn lines(p: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(p).unwrap_or_default().lines().map(str::to_string).collect()
-}
-
 fn brief(evs: &[Value]) -> Vec<(String, u64, Option<i64>)> {
     evs.iter()
         .map(|e| (e["outcome"].as_str().unwrap().to_string(), e["attempt"].as_u64().unwrap(), e["exit_code"].as_i64()))
@@ -21,8 +17,7 @@ fn brief(evs: &[Value]) -> Vec<(String, u64, Option<i64>)> {
 #[test]
 fn retries_count_attempts() {
     let sb = Sandbox::new();
-    let out = sb.path("out");
-    std::fs::create_dir_all(&out).unwrap();
+    let out = sb.mkdir("out");
     let flaky =
         sb.script("hooks/flaky.sh", r#"echo "$PULSEWATCH_ATTEMPT" >> "$1/attempts"; [ "$PULSEWATCH_ATTEMPT" -ge 3 ]"#);
     let cfg = sb.config(
@@ -66,8 +61,7 @@ retries = 1
 #[test]
 fn reminders_repeat_until_the_state_changes() {
     let sb = Sandbox::new();
-    let out = sb.path("out");
-    std::fs::create_dir_all(&out).unwrap();
+    let out = sb.mkdir("out");
     let nag = sb.script("hooks/nag.sh", r#"echo "$PULSEWATCH_EVENT $PULSEWATCH_SEQ $PULSEWATCH_TS" >> "$1/runs""#);
     let log = sb.write("logs/w.log", "x\n");
     let cfg = sb.config(
@@ -116,8 +110,7 @@ repeat = "300ms"
 #[test]
 fn flapping_skips_hooks_then_tells_the_end_once() {
     let sb = Sandbox::new();
-    let out = sb.path("out");
-    std::fs::create_dir_all(&out).unwrap();
+    let out = sb.mkdir("out");
     let h = sb.script("hooks/h.sh", r#"echo "$PULSEWATCH_EVENT $PULSEWATCH_STATE $PULSEWATCH_SEQ" >> "$1/runs""#);
     let log = sb.write("logs/w.log", "x\n");
     let cfg = sb.config(
@@ -181,8 +174,7 @@ on = ["quiet", "alive->quiet", "quiet->alive"]
 #[test]
 fn a_restart_mid_hook_redelivers_exactly_the_unfinished_one() {
     let sb = Sandbox::new();
-    let out = sb.path("out");
-    std::fs::create_dir_all(&out).unwrap();
+    let out = sb.mkdir("out");
     let fast = sb.script("hooks/fast.sh", r#"echo "fast $PULSEWATCH_SEQ" >> "$1/runs""#);
     let slow = sb.script(
         "hooks/slow.sh",

@@ -24,8 +24,7 @@ fn pid_in(p: &Path) -> Option<i32> {
 #[test]
 fn a_hang_is_killed_with_its_group_and_nothing_waits_for_it() {
     let sb = Sandbox::new();
-    let out = sb.path("out");
-    std::fs::create_dir_all(&out).unwrap();
+    let out = sb.mkdir("out");
     // Both the hook and its grandchild ignore SIGTERM: only the SIGKILL 5 s later ends them.
     let hang = sb.script(
         "hooks/hang.sh",
@@ -97,8 +96,7 @@ workers = ["fast"]
 #[test]
 fn a_hundred_workers_stall_at_once_with_hooks_that_hang() {
     let sb = Sandbox::new();
-    let out = sb.path("out");
-    std::fs::create_dir_all(&out).unwrap();
+    let out = sb.mkdir("out");
     let hook = sb.script("hooks/forever.sh", r#"touch "$1/$PULSEWATCH_WORKER"; exec sleep 1000"#);
     let mtime = SystemTime::now();
     for i in 0..100 {
@@ -131,7 +129,7 @@ retries = 0
             logs = sb.path("logs").display(),
         ),
     );
-    let mut d = Daemon::start_logging(command(sb.dir.path()).arg("run").arg("-c").arg(&cfg), &sb.path("daemon.log"));
+    let mut d = Daemon::start_logged(&sb, &cfg);
     wait_until("the first hooks hanging", LONG, || out.join("w000").exists().then_some(()));
     // The hooks hang; a worker they do not concern must still be classified at once.
     let old = SystemTime::now() - Duration::from_secs(3 * 3600);

@@ -74,6 +74,13 @@ impl Sandbox {
         p
     }
 
+    /// Creates the directory `rel` (and its parents) and returns its path.
+    pub fn mkdir(&self, rel: &str) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
     /// Writes an executable `#!/bin/sh` script (mode 0755: as root, pulsewatch refuses hook
     /// programs others can write).
     pub fn script(&self, rel: &str, body: &str) -> PathBuf {
@@ -96,6 +103,11 @@ impl Sandbox {
         let text = std::fs::read_to_string(self.status_file()).ok()?;
         serde_json::from_str(&text).ok()
     }
+}
+
+/// The lines of a file a hook script appends to; none while it does not exist.
+pub fn lines(p: &Path) -> Vec<String> {
+    std::fs::read_to_string(p).unwrap_or_default().lines().map(str::to_string).collect()
 }
 
 pub fn read_events(path: &Path) -> Vec<Value> {
@@ -155,6 +167,11 @@ impl Daemon {
         let file = std::fs::File::create(log).expect("create the daemon log");
         let child = cmd.stdout(Stdio::null()).stderr(file).spawn().expect("spawn daemon");
         Daemon { child }
+    }
+
+    /// `pulsewatch run -c CONFIG` in the sandbox, its stderr in `<sandbox>/daemon.log`.
+    pub fn start_logged(sb: &Sandbox, config: &Path) -> Daemon {
+        Daemon::start_logging(command(sb.dir.path()).arg("run").arg("-c").arg(config), &sb.path("daemon.log"))
     }
 
     pub fn pid(&self) -> i32 {
