@@ -3,7 +3,8 @@
 //! reported on a channel the daemon loop reads.
 
 use super::job::Job;
-use super::plan::{self, Mark, Next, Outcome, Report};
+use super::outcome::{self, Next, Outcome, Report};
+use super::plan::{self, Mark};
 use super::run;
 use crate::config::HookSpec;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -109,7 +110,7 @@ async fn drive(lane: Arc<Mutex<Lane>>, shared: Arc<Shared>) {
                 None => run::run(&job, &spec, phase.clone()).await,
             };
             drop(permit);
-            let next = plan::next(&outcome, job.attempt, spec.retries);
+            let next = outcome::next(&outcome, job.attempt, spec.retries);
             tell(&shared, &job, &outcome, next);
             let report = Report { job: job.clone(), outcome, duration: started.elapsed(), next };
             if shared.reports.send(report).is_err() {

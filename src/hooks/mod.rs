@@ -9,11 +9,13 @@
 
 mod dispatch;
 mod job;
+mod outcome;
 mod plan;
 mod run;
 
 pub use job::{Job, Trigger, WorkerCtx, label_key};
-pub use plan::{Outcome, Reminder, Report, SavedHooks, Skip};
+pub use outcome::{Outcome, Report, Skip};
+pub use plan::{Reminder, SavedHooks};
 
 use crate::config::HookSpec;
 use crate::event::{Event, EventKind, Stamped};

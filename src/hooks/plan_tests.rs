@@ -1,7 +1,9 @@
-//! Tables for the planner: time is a value, workers are described by `WorkerCtx` values.
+//! Tables for hook planning (time is a value, workers are `WorkerCtx` values) and for the
+//! `[[hook]]` rules it relies on.
 
 use super::*;
 use crate::event::Event;
+use crate::hooks::outcome::{backoff, next};
 use crate::model::{Reason::*, Source, State::*, WorkerId};
 
 fn at(s: u64) -> SystemTime {
@@ -218,4 +220,40 @@ fn settle_and_restore() {
     assert_eq!(r.marks["w"].latest, 4);
     let next = r.plan(&[tr(5, Stalled, Alive)], &hooks(), &ctx(Alive, false)).jobs;
     assert!(next.iter().all(|j| j.id > a.id), "ids keep growing after a restore");
+}
+
+#[test]
+fn hook_tables_are_validated() {
+    let load = |hook: &str| crate::config::load_str(&format!("[[hook]]\n{hook}\n"), Some("/etc/pw.toml".into()));
+    // (the table's body, the key the message must name, or None when valid)
+    #[rustfmt::skip]
+    let cases: &[(&str, Option<&str>)] = &[
+        (r#"command = ["/bin/alert"]"#, None),
+        (r#"command = ["/bin/alert"]
+on = ["none->stalled", "*->alive", "*/awaiting_input", "quiet->stalled", "*"]
+workers = ["review-*"]"#, None),
+        (r#"command = ["/bin/alert"]
+on = ["dead"]"#, Some("hook.on")),
+        (r#"command = ["/bin/alert"]
+on = ["alive->gone"]"#, Some("hook.on")),
+        (r#"command = ["/bin/alert"]
+on = []"#, Some("hook.on")),
+        (r#"command = []"#, Some("hook.command")),
+        (r#"command = [""]"#, Some("hook.command")),
+        (r#"on = ["stalled"]"#, Some("hook.command")),
+        (r#"command = ["/bin/alert"]
+timeout = "0s""#, Some("hook.timeout")),
+        (r#"command = ["/bin/alert"]
+workers = ["[bad"]"#, Some("hook.workers")),
+    ];
+    for (body, key) in cases {
+        match (load(body), key) {
+            (Ok(cfg), None) => assert_eq!(cfg.hooks[0].name, "alert", "the name defaults to the file name"),
+            (Err(e), Some(key)) => {
+                let msg = e.to_string();
+                assert!(msg.contains("/etc/pw.toml:") && msg.contains(key), "{body}: {msg}");
+            }
+            (got, _) => panic!("{body}: {:?}", got.map(|c| c.hooks.len())),
+        }
+    }
 }

@@ -4,7 +4,7 @@
 
 use super::dispatch::Phase;
 use super::job::Job;
-use super::plan::{Outcome, Skip};
+use super::outcome::{Outcome, Skip};
 use crate::config::HookSpec;
 use rustix::process::{Pid, Signal};
 use std::ffi::OsString;
