@@ -86,29 +86,13 @@ timeout = "10s"
     assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
 }
 
-/// A private tmux server, killed on drop.
-struct Tmux(String);
-
-impl Tmux {
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux").arg("-L").arg(&self.0).args(args).output().unwrap()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
-}
-
 #[test]
 fn tmux_nudge_types_into_the_workers_pane() {
-    let t = Tmux(format!("pw-nudge-{}", std::process::id()));
-    let server = t.0.clone();
-    let tmux = |args: &[&str]| t.run(args);
-    assert!(tmux(&["new-session", "-d", "-s", "agent-1", "cat"]).status.success(), "tmux is needed (CI installs it)");
-    let out = Command::new(example("tmux-nudge.sh"))
-        .args(["-L", &server, "--keys", "please continue"])
+    let t = Tmux::new();
+    t.session("agent-1", "cat");
+    let mut nudge = Command::new(example("tmux-nudge.sh"));
+    nudge
+        .args(["-L", &t.name, "--keys", "please continue"])
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap())
         .envs([
@@ -116,13 +100,10 @@ fn tmux_nudge_types_into_the_workers_pane() {
             ("PULSEWATCH_STATE", "stalled"),
             ("PULSEWATCH_REASON", "no_output"),
             ("PULSEWATCH_IDLE_FOR_S", "912.5"),
-        ])
-        .output()
-        .unwrap();
-    let typed = wait_until("the keys in the pane", Duration::from_secs(10), || {
-        let pane = String::from_utf8(tmux(&["capture-pane", "-p", "-t", "agent-1"]).stdout).unwrap();
-        pane.contains("please continue").then_some(pane)
-    });
+        ]);
+    let out = t.env(&mut nudge).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(typed.contains("please continue"));
+    wait_until("the keys in the pane", Duration::from_secs(10), || {
+        t.run(&["capture-pane", "-p", "-t", "agent-1"]).contains("please continue").then_some(())
+    });
 }
