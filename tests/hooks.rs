@@ -1,5 +1,5 @@
 //! Hooks with real scripts: what a hook sees (environment, stdin, cwd), that nothing from a
-//! worker is ever run by a shell, per-worker order, and spawn errors.
+//! worker is ever run by a shell, per-worker order, spawn errors, and bounded output capture.
 
 mod common;
 use common::*;
@@ -240,4 +240,41 @@ retries = 0
             assert_eq!(e["outcome"], "ok", "only root refuses writable programs: {e}");
         }
     }
+}
+
+#[test]
+fn output_is_logged_bounded_and_never_blocks_the_hook() {
+    let sb = Sandbox::new();
+    // 1 MiB on stdout: far beyond a pipe's buffer, so an undrained pipe would hang the hook.
+    let chatty = sb.script(
+        "hooks/chatty.sh",
+        r#"head -c 1048576 /dev/zero | tr '\0' 'x'; echo "to stderr: $PULSEWATCH_WORKER" >&2"#,
+    );
+    let cfg = sb.config(
+        r#"sweep_interval = "100ms""#,
+        &format!(
+            r#"[[worker]]
+id = "w1"
+log = {log:?}
+
+[[hook]]
+name = "chatty"
+command = [{chatty:?}]
+on = ["*"]
+timeout = "20s"
+"#,
+            log = sb.path("logs/w1.log"),
+        ),
+    );
+    let mut d = Daemon::start_logged(&sb, &cfg);
+    let ev = wait_until("the hook reported", LONG, || sb.hook_events("chatty").pop());
+    assert!(d.stop().success());
+    assert_eq!(ev["outcome"], "ok", "{ev}");
+    let log = std::fs::read_to_string(sb.path("daemon.log")).unwrap();
+    let out = log.lines().find(|l| l.contains("hook output") && l.contains("stdout")).expect("stdout logged");
+    assert!(out.contains("w1") && out.contains("chatty"), "{out}");
+    assert!(out.contains("truncated at 8192 bytes"), "{out}");
+    assert!(out.len() < 8192 + 512, "at most 8 KiB kept: {} bytes", out.len());
+    let err = log.lines().find(|l| l.contains("hook output") && l.contains("stderr")).expect("stderr logged");
+    assert!(err.contains("to stderr: w1"), "{err}");
 }
