@@ -67,6 +67,11 @@ impl Doc<'_> {
         if key.is_empty() {
             key = key_on_line(self.text, span.start).unwrap_or_else(|| "(document)".into());
         }
+        let message = if message.ends_with("expected a duration") {
+            format!("{message} such as \"90s\" or \"15m\"")
+        } else {
+            message
+        };
         self.error(span, &key, message)
     }
 }
@@ -76,7 +81,7 @@ fn backticked_after(msg: &str, prefix: &str) -> Option<String> {
     Some(rest[..rest.find('`')?].to_string())
 }
 
-/// The `key` of a `key = value` line, for parse errors that carry no key path.
+/// The `table.key` of a `key = value` line, for parse errors that carry no key path.
 fn key_on_line(text: &str, offset: usize) -> Option<String> {
     let mut offset = offset.min(text.len());
     while !text.is_char_boundary(offset) {
@@ -86,7 +91,14 @@ fn key_on_line(text: &str, offset: usize) -> Option<String> {
     let line = text[start..].lines().next()?;
     let (k, _) = line.split_once('=')?;
     let k = k.trim();
-    (!k.is_empty() && !k.starts_with('[')).then(|| k.to_string())
+    if k.is_empty() || k.starts_with('[') {
+        return None;
+    }
+    let table = text[..start].lines().rev().map(str::trim).find(|l| l.starts_with('['));
+    Some(match table {
+        Some(t) => format!("{}.{k}", t.trim_start_matches('[').split(']').next().unwrap_or("").trim()),
+        None => k.to_string(),
+    })
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -154,6 +166,8 @@ mod tests {
         assert_eq!(line_col(t, 6), (2, 1));
         assert_eq!(line_col(t, 11), (2, 5));
         assert_eq!(key_on_line(t, 8).as_deref(), Some("bé"));
+        let t = "[daemon]\nx = 1\n\n[[worker]]  # a comment\nid = 2\n";
+        assert_eq!(key_on_line(t, t.find("id").unwrap()).as_deref(), Some("worker.id"));
     }
 
     #[test]

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use toml::Spanned;
 
 pub type Dur = Spanned<humantime_serde::Serde<std::time::Duration>>;
+/// Label names keep their place in the file, so a bad one is reported on its own line.
+pub type Labels = BTreeMap<Spanned<String>, String>;
 
 /// Declares a table that carries the per-worker override keys next to its own keys.
 /// serde cannot combine `flatten` with `deny_unknown_fields`, so the override keys are
@@ -107,7 +109,7 @@ with_overrides! {
         pub tmux_socket: Option<Spanned<String>>,
         pub tmux_pipe: Option<Spanned<String>>,
         pub tmux_pane_pid: Option<Spanned<i64>>,
-        pub labels: BTreeMap<String, String>,
+        pub labels: Labels,
     }
 }
 
@@ -118,9 +120,9 @@ with_overrides! {
         pub pidfile: Option<Spanned<String>>,
         pub tmux: Option<Spanned<String>>,
         pub log: Option<Spanned<String>>,
-        pub only_piped: Option<bool>,
+        pub only_piped: Option<Spanned<bool>>,
         pub registry: Option<Spanned<String>>,
-        pub labels: BTreeMap<String, String>,
+        pub labels: Labels,
     }
 }
 
@@ -129,7 +131,7 @@ with_overrides! {
 pub struct RawHook {
     pub name: Option<Spanned<String>>,
     pub command: Option<Spanned<Vec<String>>>,
-    pub on: Option<Spanned<Vec<String>>>,
+    pub on: Option<Spanned<Vec<Spanned<String>>>>,
     pub workers: Option<Spanned<Vec<String>>>,
     pub timeout: Option<Dur>,
     pub retries: Option<u32>,

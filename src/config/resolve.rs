@@ -1,7 +1,7 @@
 //! Validation: turns the raw file into `Config`, checking every rule the contract sets.
 
 use super::load::{ConfigError, Doc};
-use super::raw::{Dur, RawDaemon, RawDiscover, RawFile, RawHook, RawOverrides, RawWorker};
+use super::raw::{Dur, Labels, RawDaemon, RawDiscover, RawFile, RawHook, RawOverrides, RawWorker};
 use super::*;
 use globset::{Glob, GlobSetBuilder};
 use std::collections::HashMap;
@@ -22,11 +22,11 @@ pub(super) fn resolve(doc: &Doc, raw: RawFile, path: Option<PathBuf>) -> Result<
     let mut workers = Vec::with_capacity(raw.worker.len());
     for w in &raw.worker {
         let spec = worker(doc, w.get_ref(), w.span(), &defaults, &state_dir, Source::Config)?;
-        if let Some(first) = seen.insert(spec.id.to_string(), w.span().start) {
+        let at = w.get_ref().id.as_ref().map_or(w.span(), |i| i.span());
+        if let Some(first) = seen.insert(spec.id.to_string(), at.start) {
             let (line, _) = super::load::line_col(doc.text, first);
-            let span = w.get_ref().id.as_ref().map_or(w.span(), |i| i.span());
             return Err(doc.error(
-                span,
+                at,
                 "worker.id",
                 format!("duplicate worker id {:?} (first defined on line {line})", spec.id.as_str()),
             ));
@@ -232,7 +232,7 @@ pub(super) fn worker(
         process,
         source,
         settings: apply(doc, &w.overrides(), base, "worker")?,
-        labels: labels(doc, &w.labels, table)?,
+        labels: labels(doc, &w.labels)?,
     })
 }
 
@@ -241,23 +241,20 @@ fn pid(doc: &Doc, p: &Spanned<i64>, key: &str) -> Result<i32, ConfigError> {
     i32::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| doc.error(p.span(), key, format!("{n} is not a valid PID")))
 }
 
-fn labels(
-    doc: &Doc,
-    l: &BTreeMap<String, String>,
-    table: Range<usize>,
-) -> Result<BTreeMap<String, String>, ConfigError> {
+fn labels(doc: &Doc, l: &Labels) -> Result<BTreeMap<String, String>, ConfigError> {
     for k in l.keys() {
-        let ok = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let name = k.get_ref();
+        let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !ok {
             return Err(doc.error(
-                table,
-                &format!("labels.{k}"),
+                k.span(),
+                &format!("labels.{name}"),
                 "label names must match [A-Za-z_][A-Za-z0-9_]* (they become metric labels and environment names)",
             ));
         }
     }
-    Ok(l.clone())
+    Ok(l.iter().map(|(k, v)| (k.get_ref().clone(), v.clone())).collect())
 }
 
 fn discover(
@@ -268,14 +265,18 @@ fn discover(
 ) -> Result<DiscoverSpec, ConfigError> {
     let span = d.span();
     let d = d.get_ref();
-    let kinds: Vec<&str> = [("logs", d.logs.is_some()), ("tmux", d.tmux.is_some()), ("registry", d.registry.is_some())]
+    let kinds: Vec<(&str, Range<usize>)> = [("logs", &d.logs), ("tmux", &d.tmux), ("registry", &d.registry)]
         .into_iter()
-        .filter_map(|(k, set)| set.then_some(k))
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v.span())))
         .collect();
     if kinds.len() != 1 {
+        // Blame the second kind: that is the line to delete (or move to a [[discover]] of its own).
+        let (key, at) =
+            kinds.get(1).map_or(("discover".to_string(), span), |(k, s)| (format!("discover.{k}"), s.clone()));
+        let kinds: Vec<&str> = kinds.iter().map(|(k, _)| *k).collect();
         return Err(doc.error(
-            span,
-            "discover",
+            at,
+            &key,
             format!(
                 "each [[discover]] needs exactly one of logs, tmux, registry (found {})",
                 if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") }
@@ -283,17 +284,18 @@ fn discover(
         ));
     }
     let settings = apply(doc, &d.overrides(), defaults, "discover")?;
-    let labels = labels(doc, &d.labels, span.clone())?;
-    let stray = |set: bool, key: &str, kind: &str| -> Result<(), ConfigError> {
-        if set {
-            Err(doc.error(span.clone(), &format!("discover.{key}"), format!("not used by a {kind} source")))
-        } else {
-            Ok(())
+    let labels = labels(doc, &d.labels)?;
+    let stray = |at: Option<Range<usize>>, key: &str, kind: &str| -> Result<(), ConfigError> {
+        match at {
+            Some(at) => Err(doc.error(at, &format!("discover.{key}"), format!("not used by a {kind} source"))),
+            None => Ok(()),
         }
     };
+    let at = |v: &Option<Spanned<String>>| v.as_ref().map(|v| v.span());
+    let only_piped = d.only_piped.as_ref().map(|v| v.span());
     if let Some(logs) = &d.logs {
-        stray(d.log.is_some(), "log", "logs glob")?;
-        stray(d.only_piped.is_some(), "only_piped", "logs glob")?;
+        stray(at(&d.log), "log", "logs glob")?;
+        stray(only_piped, "only_piped", "logs glob")?;
         let pattern = paths::expand(logs.get_ref(), state_dir).to_string_lossy().into_owned();
         Glob::new(&pattern).map_err(|e| doc.error(logs.span(), "discover.logs", format!("bad glob: {e}")))?;
         let id = text(&d.id).unwrap_or("{stem}").to_string();
@@ -305,7 +307,7 @@ fn discover(
         return Ok(DiscoverSpec::Glob(GlobSource { pattern, id, pidfile, settings, labels }));
     }
     if let Some(server) = &d.tmux {
-        stray(d.pidfile.is_some(), "pidfile", "tmux")?;
+        stray(at(&d.pidfile), "pidfile", "tmux")?;
         let pane_keys = ["session", "window", "pane", "pane_id"];
         let log = d.log.as_ref().ok_or_else(|| {
             doc.error(
@@ -321,18 +323,14 @@ fn discover(
             server: TmuxServer::parse(server.get_ref()),
             log: paths::expand(log.get_ref(), state_dir).to_string_lossy().into_owned(),
             id,
-            only_piped: d.only_piped.unwrap_or(true),
+            only_piped: d.only_piped.as_ref().is_none_or(|v| *v.get_ref()),
             settings,
             labels,
         }));
     }
     let reg = d.registry.as_ref().expect("one kind is set");
-    for (set, key) in [
-        (d.id.is_some(), "id"),
-        (d.log.is_some(), "log"),
-        (d.pidfile.is_some(), "pidfile"),
-        (d.only_piped.is_some(), "only_piped"),
-    ] {
+    for (set, key) in [(at(&d.id), "id"), (at(&d.log), "log"), (at(&d.pidfile), "pidfile"), (only_piped, "only_piped")]
+    {
         stray(set, key, "registry")?;
     }
     Ok(DiscoverSpec::Registry(RegistrySource { dir: paths::expand(reg.get_ref(), state_dir), settings, labels }))
@@ -389,7 +387,10 @@ fn hook(doc: &Doc, h: &Spanned<RawHook>) -> Result<HookSpec, ConfigError> {
             }
             list.get_ref()
                 .iter()
-                .map(|p| OnPattern::parse(p).map_err(|e| doc.error(list.span(), "hook.on", format!("{p:?}: {e}"))))
+                .map(|p| {
+                    let text = p.get_ref();
+                    OnPattern::parse(text).map_err(|e| doc.error(p.span(), "hook.on", format!("{text:?}: {e}")))
+                })
                 .collect::<Result<Vec<_>, _>>()?
         }
     };
