@@ -101,12 +101,19 @@ pub fn boot_id() -> String {
 /// Wall-clock start time of a process from its start ticks.
 pub fn start_time(start_ticks: u64) -> SystemTime {
     static BASE: OnceLock<(SystemTime, u64)> = OnceLock::new();
-    let (boot, hz) = *BASE.get_or_init(|| {
-        let boot = SystemTime::UNIX_EPOCH + Duration::from_secs(sysinfo::System::boot_time().unwrap_or_default());
-        let hz = rustix::param::clock_ticks_per_second().max(1);
-        (boot, hz)
-    });
+    let (boot, hz) = *BASE.get_or_init(|| (boot_time(), rustix::param::clock_ticks_per_second().max(1)));
     boot + Duration::from_millis(start_ticks.saturating_mul(1000) / hz)
+}
+
+/// When the machine booted, on the wall clock: now minus `CLOCK_BOOTTIME`, the clock the
+/// start ticks count on. `btime` in /proc/stat is whole seconds and put every process start
+/// up to a second too early, which cut `start_grace` short; /proc/uptime is the container's
+/// own under lxcfs.
+fn boot_time() -> SystemTime {
+    let now = SystemTime::now();
+    let up = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    let up = Duration::new(up.tv_sec.max(0) as u64, up.tv_nsec.clamp(0, 999_999_999) as u32);
+    now.checked_sub(up).unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
 #[cfg(test)]
@@ -128,6 +135,19 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(&parse_pidfile(input), want, "{:?}", String::from_utf8_lossy(input));
         }
+    }
+
+    #[test]
+    fn start_time_is_within_a_tick_or_two() {
+        let before = SystemTime::now();
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let after = SystemTime::now();
+        let stat = std::fs::read(format!("/proc/{}/stat", child.id())).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        let t = start_time(parse_stat(&stat).unwrap().start_ticks);
+        let slack = Duration::from_millis(50);
+        assert!(t + slack >= before && t <= after + slack, "{before:?} <= {t:?} <= {after:?}");
     }
 
     #[test]
