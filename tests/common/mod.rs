@@ -221,9 +221,81 @@ impl Proc {
     pub fn sleep() -> Proc {
         Proc(Command::new("sleep").arg("600").spawn().expect("spawn sleep"))
     }
+
     pub fn pid(&self) -> i32 {
         self.0.id() as i32
     }
+
+    /// Kills and reaps the process: its PID no longer names anything.
+    pub fn kill(mut self) -> i32 {
+        let pid = self.pid();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        pid
+    }
+
+    /// A parent that never reaps, and its zombie child: `sh` starts `sleep 0` in the
+    /// background and then becomes `sleep 600`, which never calls wait. Returns the parent
+    /// (kill it to let init reap the zombie) and the zombie's PID, once it is a zombie.
+    pub fn zombie() -> (Proc, i32) {
+        let parent = Proc(Command::new("sh").args(["-c", "sleep 0 & exec sleep 600"]).spawn().expect("spawn sh"));
+        let ppid = parent.pid();
+        let zombie = wait_until("a zombie child", Duration::from_secs(10), || {
+            children(ppid).into_iter().find(|&c| proc_state(c) == Some('Z'))
+        });
+        (parent, zombie)
+    }
+}
+
+/// The state letter of `/proc/PID/stat` (R, S, Z, …), `None` when there is no such process.
+pub fn proc_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().next()?.chars().next()
+}
+
+/// The PIDs whose parent is `ppid`.
+pub fn children(ppid: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().is_some_and(|s| {
+                s.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok())
+                    == Some(ppid)
+            })
+        })
+        .collect()
+}
+
+/// A PID that named a process a moment ago and now names none.
+pub fn dead_pid() -> i32 {
+    Proc::sleep().kill()
+}
+
+/// Whether `reuse_pid` can work here: writing `ns_last_pid` needs root.
+pub fn can_reuse_pids() -> bool {
+    rustix::process::geteuid().is_root()
+        && std::fs::OpenOptions::new().write(true).open("/proc/sys/kernel/ns_last_pid").is_ok()
+}
+
+/// Starts an unrelated `sleep 600` under exactly `pid`, which must be free: writes `pid - 1`
+/// to `/proc/sys/kernel/ns_last_pid` and spawns at once, retrying when another process of
+/// the machine took the number first. Panics when it cannot (check `can_reuse_pids` first).
+pub fn reuse_pid(pid: i32) -> Proc {
+    for _ in 0..100 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).expect("write ns_last_pid");
+        let p = Proc::sleep();
+        if p.pid() == pid {
+            return p;
+        }
+        drop(p);
+    }
+    panic!("could not start a process with PID {pid} in 100 attempts (state now: {:?})", proc_state(pid));
+}
+
+/// Sets a file's mtime with `touch -m -d WHEN` (mtime only; ctime stays fresh).
+pub fn touch_mtime(path: &Path, when: &str) {
+    let ok = Command::new("touch").args(["-m", "-d", when]).arg(path).status().expect("run touch").success();
+    assert!(ok, "touch -m -d {when:?} {}", path.display());
 }
 
 impl Drop for Proc {
