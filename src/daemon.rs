@@ -121,6 +121,9 @@ impl Daemon {
     /// Stamps `events`, appends them to the event log and saves the state.
     pub fn record(&mut self, events: Vec<Event>, now: SystemTime) -> Vec<Stamped> {
         if events.is_empty() {
+            // Lines queued while the log was unwritable must not wait for the next event,
+            // which may be a long time coming on a quiet host.
+            self.events.flush();
             return Vec::new();
         }
         // A batch that changes persistent state is written ahead: state.json (fsynced) takes
@@ -322,4 +325,35 @@ async fn run_loop(cfg: Config, explicit: Option<PathBuf>) -> Result<(), DaemonEr
     tracing::info!(signal = reason, "stopping");
     d.stop(reason).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Events queued while the event log could not be written reach it at the next sweep,
+    /// even when that sweep itself has nothing to say.
+    #[test]
+    fn queued_events_are_written_by_a_quiet_sweep() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("blocker");
+        std::fs::write(&blocker, "").unwrap();
+        let log = dir.path().join("w.log");
+        std::fs::write(&log, "x").unwrap();
+        let text = format!(
+            "[daemon]\nstate_dir = {:?}\nstatus_file = {:?}\nevent_log = {:?}\n[[worker]]\nid = \"w\"\nlog = {:?}\n",
+            dir.path().join("state"),
+            dir.path().join("status.json"),
+            blocker.join("events.ndjson"),
+            log,
+        );
+        let cfg = config::load_str(&text, None).unwrap();
+        let mut d = Daemon::start(cfg, None).unwrap();
+        assert_eq!(d.first_sweep().len(), 2, "daemon_started and worker_added, stamped but queued");
+        assert!(d.events.faults > 0);
+        std::fs::remove_file(&blocker).unwrap();
+        assert!(d.sweep().is_empty(), "nothing changed");
+        let written = std::fs::read_to_string(blocker.join("events.ndjson")).unwrap_or_default();
+        assert_eq!(written.lines().count(), 2, "{written:?}");
+    }
 }
