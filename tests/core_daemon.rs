@@ -38,6 +38,22 @@ fn wait_sweeps(sb: &Sandbox, n: usize) {
     }
 }
 
+/// Spawns `cmd` and hands its stdout over line by line, so a test can wait with a deadline.
+fn spawn_lines(cmd: &mut std::process::Command) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(l) = line else { break };
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
 fn ts(e: &Value) -> SystemTime {
     humantime::parse_rfc3339(e["ts"].as_str().unwrap()).unwrap()
 }
@@ -260,20 +276,17 @@ fn status_and_events_commands() {
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((doc["schema"].as_u64(), doc["daemon"]["pid"].as_i64()), (Some(1), Some(i64::from(d.pid()))));
 
-    let mut follow = command(&home)
-        .args(["events", "--follow", "--json", "--worker", "a", "-c", c])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = follow.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            if tx.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
+    // --watch redraws in place: home the cursor, clear, table; again every second.
+    let (mut watch, lines) = spawn_lines(command(&home).args(["status", "--watch", "-c", c]));
+    for _ in 0..2 {
+        let l =
+            wait_until("a redraw", WAIT, || lines.recv_timeout(WAIT).ok().filter(|l| l.starts_with("\x1b[H\x1b[2JID")));
+        assert!(l.contains("STATE") && l.contains("REASON"), "{l:?}");
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+
+    let (mut follow, rx) = spawn_lines(command(&home).args(["events", "--follow", "--json", "--worker", "a", "-c", c]));
     let first: Value = serde_json::from_str(&rx.recv_timeout(WAIT).unwrap()).unwrap();
     assert_eq!((first["event"].as_str(), first["worker"].as_str()), (Some("worker_added"), Some("a")));
     touch_mtime(&a, "5 minutes ago");
@@ -320,4 +333,55 @@ fn event_log_rotation_keeps_seq() {
     assert_eq!(t["seq"].as_u64(), Some(last_old + 1), "{old:#?}");
     let all: Vec<Value> = old.into_iter().chain(sb.events()).collect();
     assert_gapless(&all);
+}
+
+/// SIGHUP reloads the config: a valid one takes effect (`config_reloaded`), an invalid one is
+/// rejected (`config_rejected` naming file, line and key) and the old one keeps running.
+#[test]
+fn sighup_reloads_or_rejects_the_config() {
+    let sb = Sandbox::new();
+    let a = worker_toml("a", &sb.write("logs/a.log", "a"), "");
+    let cfg = sb.config("sweep_interval = \"1s\"", &a);
+    let mut d = Daemon::start(&sb.path("home"), &cfg);
+    wait_event(&sb, "a added", |e| is(e, "worker_added", "a"));
+
+    sb.config("sweep_interval = \"1s\"", &(a.clone() + &worker_toml("b", &sb.write("logs/b.log", "b"), "")));
+    d.signal(rustix::process::Signal::HUP);
+    wait_event(&sb, "config_reloaded", |e| e["event"] == "config_reloaded");
+    wait_event(&sb, "b added", |e| is(e, "worker_added", "b"));
+
+    sb.config("sweep_interval = \"1s\"\nsweep_intervall = \"2s\"", &a);
+    d.signal(rustix::process::Signal::HUP);
+    let r = wait_event(&sb, "config_rejected", |e| e["event"] == "config_rejected");
+    let error = r["error"].as_str().unwrap();
+    assert!(error.contains("config.toml:6:1: `daemon.sweep_intervall`"), "{error}");
+    wait_sweeps(&sb, 2);
+    let s = sb.status().unwrap();
+    assert!(worker(&s, "b").is_some(), "the previous config keeps running: {s}");
+    assert!(d.stop().success(), "{}", d.stderr());
+    assert_gapless(&sb.events());
+}
+
+/// The daemon's own log: human by default, one JSON object per line with `--log-format json`.
+#[test]
+fn log_format_json() {
+    let sb = Sandbox::new();
+    let cfg = sb.config("sweep_interval = \"1s\"", "");
+    let mut d = Daemon::start_with(command(&sb.path("home")).args(["--log-format", "json", "run", "-c"]).arg(&cfg));
+    wait_until("the status file", WAIT, || sb.status());
+    assert!(d.stop().success());
+    let stderr = d.stderr();
+    let lines: Vec<Value> =
+        stderr.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    assert!(lines.iter().any(|l| l["message"].as_str().is_some_and(|m| m.contains("starting"))), "{stderr}");
+    assert!(lines.iter().all(|l| l["level"].is_string()), "{stderr}");
+
+    let mut d = Daemon::start(&sb.path("home"), &cfg);
+    wait_until("the status file", WAIT, || {
+        let s = sb.status()?;
+        (s["daemon"]["pid"] == d.pid()).then_some(())
+    });
+    assert!(d.stop().success());
+    let human = d.stderr();
+    assert!(human.contains("INFO") && human.contains("starting") && !human.starts_with('{'), "{human}");
 }
