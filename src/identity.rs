@@ -67,8 +67,10 @@ impl ProcessObs {
 }
 
 /// Judges `input` against the identity recorded for the worker. Returns the verdict and the
-/// identity to record from now on. A recorded identity from another boot is void; a PID that
-/// differs from the recorded one is a restart (the pidfile was rewritten), not a reuse.
+/// identity to record from now on. The same PID with another start time or boot id is a
+/// reuse (after a reboot, the number in a config or an unchanged pidfile names whatever
+/// process got it this time); a PID that differs from the recorded one is a restart (the
+/// pidfile was rewritten), not a reuse.
 pub fn judge(input: &ProcessInput, recorded: Option<&Identity>, boot_id: &str) -> (ProcessObs, Option<Identity>) {
     let keep = recorded.cloned();
     let recorded_pid = recorded.map(|r| r.pid);
@@ -81,9 +83,8 @@ pub fn judge(input: &ProcessInput, recorded: Option<&Identity>, boot_id: &str) -
         }
         ProcessInput::Pid { pid, facts: PidFacts::Hidden } => (ProcessObs::Alive { pid, start_ticks: None }, keep),
         ProcessInput::Pid { pid, facts: PidFacts::Running { state, start_ticks } } => {
-            let same_pid = recorded.filter(|r| r.boot_id == boot_id && r.pid == pid);
-            if let Some(r) = same_pid {
-                if r.start_ticks != start_ticks {
+            if let Some(r) = recorded.filter(|r| r.pid == pid) {
+                if r.start_ticks != start_ticks || r.boot_id != boot_id {
                     return (ProcessObs::Gone { pid: Some(pid), reason: Reason::PidReused }, keep);
                 }
             }
@@ -122,7 +123,9 @@ mod tests {
             ("same identity", run(7, 10), Some(id(7, 10, "b")), alive(7, 10), Some(id(7, 10, "b"))),
             ("reused pid", run(7, 99), Some(id(7, 10, "b")), gone(Some(7), Reason::PidReused), Some(id(7, 10, "b"))),
             ("new pid is a restart", run(8, 99), Some(id(7, 10, "b")), alive(8, 99), Some(id(8, 99, "b"))),
-            ("reboot voids record", run(7, 99), Some(id(7, 10, "old")), alive(7, 99), Some(id(7, 99, "b"))),
+            ("same pid after a reboot", run(7, 99), Some(id(7, 10, "old")), gone(Some(7), Reason::PidReused), Some(id(7, 10, "old"))),
+            ("same pid and ticks after a reboot", run(7, 10), Some(id(7, 10, "old")), gone(Some(7), Reason::PidReused), Some(id(7, 10, "old"))),
+            ("new pid after a reboot is a restart", run(8, 99), Some(id(7, 10, "old")), alive(8, 99), Some(id(8, 99, "b"))),
             ("exited", ProcessInput::Pid { pid: 7, facts: PidFacts::NoProcess }, Some(id(7, 10, "b")), gone(Some(7), Reason::PidExited), Some(id(7, 10, "b"))),
             ("zombie", zombie, None, gone(Some(7), Reason::PidZombie), Some(id(7, 10, "b"))),
             ("eperm is alive", ProcessInput::Pid { pid: 7, facts: PidFacts::Hidden }, None, ProcessObs::Alive { pid: 7, start_ticks: None }, None),

@@ -252,3 +252,32 @@ fn start_grace_runs_from_the_process_start() {
     });
     assert!(seen_starting, "never saw the worker within its grace");
 }
+
+/// After a reboot the PID number of a config or an unchanged pidfile names whatever process
+/// got it this time: the same PID under another boot id is `pid_reused`, not alive.
+#[test]
+fn same_pid_under_another_boot_id_is_reused() {
+    let sb = Sandbox::new();
+    let p = Proc::sleep();
+    let cfg = sb.config("", &worker_toml("w", &sb.write("logs/w.log", "x"), &format!("pid = {}", p.pid()), ""));
+    let home = sb.path("home");
+    let mut d = Daemon::start(&home, &cfg);
+    wait_until("the identity to be recorded", Duration::from_secs(10), || {
+        sb.status().and_then(|s| worker(&s, "w").cloned())
+    });
+    assert!(d.stop().success(), "{}", d.stderr());
+    let cfg = cfg.to_str().unwrap();
+    let state_path = sb.state_dir().join("state.json");
+    let once = || json(&run(&home, &["once", "--json", "-c", cfg]));
+    assert_eq!(worker(&once(), "w").unwrap()["state"], "alive", "same boot, same process");
+
+    // The same record, as if written before a reboot.
+    let mut state: Value = serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    let identity = &mut state["workers"]["w"]["identity"];
+    assert_eq!(identity["pid"], p.pid());
+    identity["boot_id"] = "00000000-0000-0000-0000-000000000000".into();
+    std::fs::write(&state_path, state.to_string()).unwrap();
+    let doc = once();
+    let w = worker(&doc, "w").unwrap();
+    assert_eq!((w["state"].as_str(), w["reason"].as_str()), (Some("orphaned"), Some("pid_reused")), "{w}");
+}

@@ -153,8 +153,10 @@ fn pid_reused_while_down_is_caught() {
     assert_gapless(&sb);
 }
 
+/// After a reboot the PID of a config (or of an unchanged pidfile) names whatever process got
+/// it this time: the contract counts the same PID under another boot id as `pid_reused`.
 #[test]
-fn another_boot_voids_saved_identities() {
+fn the_same_pid_after_another_boot_is_reused() {
     let sb = Sandbox::new();
     let p = Proc::sleep();
     let cfg = config(&sb, &pid_worker(&sb, "w", p.pid()));
@@ -162,14 +164,19 @@ fn another_boot_voids_saved_identities() {
     stop(d);
     // As if saved during another boot, when this PID had another start time.
     let mut s = state_json(&sb);
-    let real = s["workers"]["w"]["identity"].clone();
     s["workers"]["w"]["identity"]["boot_id"] = "00000000-0000-0000-0000-000000000000".into();
     s["workers"]["w"]["identity"]["start_ticks"] = 1.into();
+    let saved = s["workers"]["w"]["identity"].clone();
     std::fs::write(sb.state_dir().join("state.json"), s.to_string()).unwrap();
     let (d, from) = start(&sb, &cfg);
-    assert!(worker_events(&sb.events()[from..], "w").is_empty(), "still alive, not pid_reused");
+    let events = sb.events()[from..].to_vec();
+    let t: Vec<&Value> = events.iter().filter(|e| e["worker"] == "w").collect();
+    assert_eq!(t.len(), 1, "{events:?}");
+    assert_eq!((t[0]["event"].as_str(), t[0]["to"].as_str()), (Some("transition"), Some("orphaned")));
+    assert_eq!((t[0]["reason"].as_str(), t[0]["pid"].as_i64()), (Some("pid_reused"), Some(i64::from(p.pid()))));
     stop(d);
-    assert_eq!(state_json(&sb)["workers"]["w"]["identity"], real, "identity recorded afresh for this boot");
+    assert_eq!(state_json(&sb)["workers"]["w"]["identity"], saved, "the first identity is kept");
+    assert_gapless(&sb);
 }
 
 #[test]
