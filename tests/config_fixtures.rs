@@ -178,9 +178,14 @@ fn commands_reject_invalid_fixtures() {
             assert!(text.contains(&want), "{args:?}: {text:?} lacks {want:?}");
         }
     }
-    // The daemon refuses to start on a bad config too.
+    // The daemon refuses to start on a bad config too, and the readers of its files say so
+    // rather than show another config's files.
     let typo = dir("invalid").join("unknown_key_defaults.toml");
-    let out = run(home.path(), &["run", "-c", typo.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown_key_defaults.toml:3:1: `defaults.staled_after`"));
+    let typo = typo.to_str().unwrap();
+    for args in [&["run", "-c", typo][..], &["status", "-c", typo], &["events", "-c", typo]] {
+        let out = run(home.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("unknown_key_defaults.toml:3:1: `defaults.staled_after`"), "{args:?}: {stderr}");
+    }
 }

@@ -53,7 +53,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show the running daemon's status from its status file (exit 1 when missing or stale)
+    /// Show the running daemon's status from its status file (exit 1 when missing or stale, 2 bad config)
     Status {
         /// Print the status document (JSON)
         #[arg(long)]
@@ -158,7 +158,7 @@ pub fn main() -> ExitCode {
         }),
         Command::Once { json } => with_config(&cli, 2, |cfg| oneshot::once(cfg, *json)),
         Command::Check { warn_quiet, workers } => with_config(&cli, 3, |cfg| oneshot::check(cfg, *warn_quiet, workers)),
-        Command::Status { json, watch } => with_config(&cli, 1, |cfg| status::status(&cfg, *json, *watch)),
+        Command::Status { json, watch } => with_config(&cli, 2, |cfg| status::status(&cfg, *json, *watch)),
         Command::Events { follow, worker, json } => {
             with_config(&cli, 2, |cfg| events::events(&cfg, *follow, worker.as_deref(), *json))
         }
