@@ -385,3 +385,15 @@ fn log_format_json() {
     let human = d.stderr();
     assert!(human.contains("INFO") && human.contains("starting") && !human.starts_with('{'), "{human}");
 }
+
+/// A fatal runtime error (the state directory cannot be created) exits 1 with the reason.
+#[test]
+fn unusable_state_dir_exits_1() {
+    let sb = Sandbox::new();
+    let blocker = sb.write("blocker", "");
+    let cfg = sb.write("bad-state.toml", &format!("[daemon]\nstate_dir = {:?}\n", blocker.join("state")));
+    let out = run(&sb.path("home"), &["run", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("blocker/state") && stderr.contains("cannot create the state directory"), "{stderr}");
+}
