@@ -10,10 +10,6 @@ use std::time::{Duration, SystemTime};
 
 const WAIT: Duration = Duration::from_secs(15);
 
-fn worker_toml(id: &str, log: &Path, process: &str) -> String {
-    format!("[[worker]]\nid = {id:?}\nlog = {:?}\n{process}\n\n", log.display().to_string())
-}
-
 fn append(path: &Path, text: &str) {
     std::fs::OpenOptions::new().append(true).open(path).unwrap().write_all(text.as_bytes()).unwrap();
 }
@@ -73,7 +69,7 @@ fn writing_to_a_quiet_log_is_one_transition_to_alive() {
     let sb = Sandbox::new();
     let log = sb.write("logs/w.log", "started\n");
     touch_mtime(&log, "5 minutes ago");
-    let cfg = sb.config("sweep_interval = \"1s\"", &worker_toml("w", &log, ""));
+    let cfg = sb.config("sweep_interval = \"1s\"", &worker_toml("w", &log, "", ""));
     let mut d = Daemon::start(&sb.path("home"), &cfg);
     wait_until("w to be quiet", WAIT, || (worker(&sb.status()?, "w")?["state"] == "quiet").then_some(()));
 
@@ -115,9 +111,9 @@ fn signals_stop_cleanly_and_a_restart_repeats_nothing() {
     let live = Proc::sleep();
     let quiet = sb.write("logs/quiet.log", "x");
     touch_mtime(&quiet, "5 minutes ago");
-    let workers = worker_toml("alive", &sb.write("logs/alive.log", "x"), &format!("pid = {}", live.pid()))
-        + &worker_toml("quiet", &quiet, "")
-        + &worker_toml("dead", &sb.write("logs/dead.log", "x"), &format!("pid = {}", dead_pid()));
+    let workers = worker_toml("alive", &sb.write("logs/alive.log", "x"), &format!("pid = {}", live.pid()), "")
+        + &worker_toml("quiet", &quiet, "", "")
+        + &worker_toml("dead", &sb.write("logs/dead.log", "x"), &format!("pid = {}", dead_pid()), "");
     let cfg = sb.config("sweep_interval = \"1s\"", &workers);
     let home = sb.path("home");
 
@@ -161,9 +157,9 @@ fn process_fates_while_watched() {
     let child = wait_until("the background child", WAIT, || children(parent.pid()).first().copied());
     let original = Proc::sleep();
     let pidfile = sb.write("pids/r.pid", &format!("{}\n", original.pid()));
-    let workers = worker_toml("killed", &sb.write("logs/k.log", "x"), &format!("pid = {}", killed.pid()))
-        + &worker_toml("zombie", &sb.write("logs/z.log", "x"), &format!("pid = {child}"))
-        + &worker_toml("reused", &sb.write("logs/r.log", "x"), &format!("pidfile = {pidfile:?}"));
+    let workers = worker_toml("killed", &sb.write("logs/k.log", "x"), &format!("pid = {}", killed.pid()), "")
+        + &worker_toml("zombie", &sb.write("logs/z.log", "x"), &format!("pid = {child}"), "")
+        + &worker_toml("reused", &sb.write("logs/r.log", "x"), &format!("pidfile = {pidfile:?}"), "");
     let cfg = sb.config("sweep_interval = \"1s\"", &workers);
     let mut d = Daemon::start(&sb.path("home"), &cfg);
     wait_until("three alive workers", WAIT, || (sb.status()?["counts"]["alive"] == 3).then_some(()));
@@ -240,7 +236,7 @@ fn glob_workers_come_and_go_with_their_files() {
 fn liveness_events_report_growth() {
     let sb = Sandbox::new();
     let log = sb.write("logs/w.log", "12345");
-    let cfg = sb.config("sweep_interval = \"1s\"\nliveness_every = \"1s\"", &worker_toml("w", &log, ""));
+    let cfg = sb.config("sweep_interval = \"1s\"\nliveness_every = \"1s\"", &worker_toml("w", &log, "", ""));
     let mut d = Daemon::start(&sb.path("home"), &cfg);
     let first = wait_event(&sb, "a liveness event", |e| is(e, "liveness", "w"));
     assert_eq!((first["state"].as_str(), first["log_size"].as_u64()), (Some("alive"), Some(5)), "{first}");
@@ -261,7 +257,7 @@ fn liveness_events_report_growth() {
 fn status_and_events_commands() {
     let sb = Sandbox::new();
     let a = sb.write("logs/a.log", "a");
-    let workers = worker_toml("a", &a, "") + &worker_toml("b", &sb.write("logs/b.log", "b"), "");
+    let workers = worker_toml("a", &a, "", "") + &worker_toml("b", &sb.write("logs/b.log", "b"), "", "");
     let cfg = sb.config("sweep_interval = \"1s\"", &workers);
     let c = cfg.to_str().unwrap();
     let home = sb.path("home");
@@ -320,7 +316,7 @@ fn status_and_events_commands() {
 fn event_log_rotation_keeps_seq() {
     let sb = Sandbox::new();
     let log = sb.write("logs/w.log", "x");
-    let cfg = sb.config("sweep_interval = \"1s\"", &worker_toml("w", &log, ""));
+    let cfg = sb.config("sweep_interval = \"1s\"", &worker_toml("w", &log, "", ""));
     let mut d = Daemon::start(&sb.path("home"), &cfg);
     wait_event(&sb, "w added", |e| is(e, "worker_added", "w"));
     let rotated = sb.path("state/events.ndjson.1");
@@ -340,12 +336,12 @@ fn event_log_rotation_keeps_seq() {
 #[test]
 fn sighup_reloads_or_rejects_the_config() {
     let sb = Sandbox::new();
-    let a = worker_toml("a", &sb.write("logs/a.log", "a"), "");
+    let a = worker_toml("a", &sb.write("logs/a.log", "a"), "", "");
     let cfg = sb.config("sweep_interval = \"1s\"", &a);
     let mut d = Daemon::start(&sb.path("home"), &cfg);
     wait_event(&sb, "a added", |e| is(e, "worker_added", "a"));
 
-    sb.config("sweep_interval = \"1s\"", &(a.clone() + &worker_toml("b", &sb.write("logs/b.log", "b"), "")));
+    sb.config("sweep_interval = \"1s\"", &(a.clone() + &worker_toml("b", &sb.write("logs/b.log", "b"), "", "")));
     d.signal(rustix::process::Signal::HUP);
     wait_event(&sb, "config_reloaded", |e| e["event"] == "config_reloaded");
     wait_event(&sb, "b added", |e| is(e, "worker_added", "b"));

@@ -16,10 +16,6 @@ fn text(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn worker_toml(id: &str, log: &std::path::Path, process: &str, extra: &str) -> String {
-    format!("[[worker]]\nid = {id:?}\nlog = {:?}\n{process}\n{extra}\n\n", log.display().to_string())
-}
-
 /// One worker of each kind; `once --json` tells exactly the contract's state and reason for
 /// each, and `check` exits 2.
 #[test]

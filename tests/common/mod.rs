@@ -292,6 +292,12 @@ pub fn reuse_pid(pid: i32) -> Proc {
     panic!("could not start a process with PID {pid} in 100 attempts (state now: {:?})", proc_state(pid));
 }
 
+/// A `[[worker]]` table: `process` is a `pid = …` / `pidfile = …` line or empty, `extra`
+/// more keys (overrides).
+pub fn worker_toml(id: &str, log: &Path, process: &str, extra: &str) -> String {
+    format!("[[worker]]\nid = {id:?}\nlog = {:?}\n{process}\n{extra}\n\n", log.display().to_string())
+}
+
 /// Sets a file's mtime with `touch -m -d WHEN` (mtime only; ctime stays fresh).
 pub fn touch_mtime(path: &Path, when: &str) {
     let ok = Command::new("touch").args(["-m", "-d", when]).arg(path).status().expect("run touch").success();
