@@ -189,3 +189,36 @@ fn commands_reject_invalid_fixtures() {
         assert!(stderr.contains("unknown_key_defaults.toml:3:1: `defaults.staled_after`"), "{args:?}: {stderr}");
     }
 }
+
+/// Lookup: -c > $PULSEWATCH_CONFIG > $XDG_CONFIG_HOME/pulsewatch/pulsewatch.toml > (the
+/// system file) > the embedded default; `~/` in paths is the user's home.
+#[test]
+fn config_lookup_order_and_home_expansion() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let source = |cmd: &mut std::process::Command| {
+        let out = cmd.args(["config", "check"]).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.lines().next().unwrap().to_string()
+    };
+    if !Path::new("/etc/pulsewatch/pulsewatch.toml").exists() {
+        assert_eq!(source(&mut command(h)), "config: (embedded default) (valid)");
+    }
+    let xdg = h.join(".config/pulsewatch/pulsewatch.toml");
+    std::fs::create_dir_all(xdg.parent().unwrap()).unwrap();
+    std::fs::write(&xdg, "[[worker]]\nid = \"w\"\nlog = \"~/logs/w.log\"\n").unwrap();
+    assert_eq!(source(&mut command(h)), format!("config: {} (valid)", xdg.display()));
+    let env = h.join("env.toml");
+    std::fs::write(&env, "").unwrap();
+    assert_eq!(source(command(h).env("PULSEWATCH_CONFIG", &env)), format!("config: {} (valid)", env.display()));
+    let explicit = h.join("explicit.toml");
+    std::fs::write(&explicit, "").unwrap();
+    let first = source(command(h).env("PULSEWATCH_CONFIG", &env).arg("-c").arg(&explicit));
+    assert_eq!(first, format!("config: {} (valid)", explicit.display()));
+
+    let out = run(h, &["once", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["daemon"]["config"], xdg.display().to_string());
+    assert_eq!(worker(&doc, "w").unwrap()["log"], h.join("logs/w.log").display().to_string());
+}
