@@ -277,3 +277,30 @@ fn same_pid_under_another_boot_id_is_reused() {
     let w = worker(&doc, "w").unwrap();
     assert_eq!((w["state"].as_str(), w["reason"].as_str()), (Some("orphaned"), Some("pid_reused")), "{w}");
 }
+
+/// Registry entries are workers; a bad entry is skipped with a warning naming its file, line
+/// and key, and never stops the others.
+#[test]
+fn registry_entries_and_a_bad_one() {
+    let sb = Sandbox::new();
+    let reg = sb.path("workers");
+    sb.write(
+        "workers/good.toml",
+        &format!("id = \"good\"\nlog = {:?}\nquiet_after = \"5m\"\n", sb.path("logs/good.log")),
+    );
+    sb.write("workers/bad.toml", "id = \"bad\"\nlog = \"/tmp/x.log\"\nquiet_afterr = \"5m\"\n");
+    sb.write("workers/.partial.toml", "id = ");
+    let cfg = sb.config("", &format!("[[discover]]\nregistry = {:?}\n", reg));
+    let cfg = cfg.to_str().unwrap();
+    let home = sb.path("home");
+    let out = run(&home, &["config", "check", "-c", cfg]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("bad.toml:3:1: `quiet_afterr`: unknown field"), "{text}");
+    assert!(!text.contains(".partial.toml"), "temp files of writers are ignored: {text}");
+    let doc = json(&run(&home, &["once", "--json", "-c", cfg]));
+    let ids: Vec<&str> = doc["workers"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["good"]);
+    let good = worker(&doc, "good").unwrap();
+    assert_eq!((good["source"].as_str(), good["quiet_after_s"].as_f64()), (Some("registry"), Some(300.0)));
+}
