@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use pulsewatch::config::{self, WorkerSettings};
+use pulsewatch::config::{self, ProcessSpec, WorkerSettings};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -51,7 +51,8 @@ const CONTRACT_KEYS: &[(&str, &[&str])] = &[
             "repipe",
         ],
     ),
-    ("worker", &["id", "log", "pid", "pidfile", "tmux", "tmux_socket", "labels"]),
+    // tmux_pipe and tmux_pane_pid are not in the contract; `attach` writes them.
+    ("worker", &["id", "log", "pid", "pidfile", "tmux", "tmux_socket", "tmux_pipe", "tmux_pane_pid", "labels"]),
     ("discover", &["logs", "id", "pidfile", "tmux", "log", "only_piped", "registry"]),
     ("hook", &["name", "command", "on", "workers", "timeout", "retries", "repeat"]),
 ];
@@ -121,7 +122,7 @@ fn loads_and_states_the_real_defaults() {
 #[test]
 fn optional_keys_shown_commented_out_are_valid_too() {
     let text = uncommented(&example());
-    for key in ["state_dir", "listen", "auth_token_file", "textfile", "presets_dir"] {
+    for key in ["state_dir", "listen", "auth_token_file", "textfile", "presets_dir", "tmux_pipe", "tmux_pane_pid"] {
         assert!(text.lines().any(|l| l.starts_with(&format!("{key} = "))), "{key} not uncommented");
     }
     let cfg = config::load_str(&text, Some("uncommented.toml".into())).unwrap_or_else(|e| panic!("{e}"));
@@ -129,6 +130,8 @@ fn optional_keys_shown_commented_out_are_valid_too() {
     let home = config::paths::home_dir().unwrap_or_default();
     assert_eq!(cfg.daemon.state_dir, home.join(".local/state/pulsewatch"));
     assert_eq!(cfg.daemon.event_log, cfg.daemon.state_dir.join("events.ndjson"), "relative to state_dir");
+    let planner = cfg.workers.iter().find(|w| w.id.as_str() == "planner").unwrap();
+    assert!(matches!(planner.process, ProcessSpec::Tmux { pane_pid: Some(41711), pipe: Some(_), .. }));
 }
 
 #[test]
