@@ -179,7 +179,7 @@ fn process_fates_while_watched() {
         let n = original.kill();
         let t = wait_event(&sb, "reused to be orphaned", |e| is(e, "transition", "reused"));
         assert_eq!(t["reason"], "pid_exited", "{t}");
-        let _intruder = reuse_pid(n);
+        let _intruder = reuse_pid(n).expect("root can steer PIDs");
         let r = wait_event(&sb, "the reason to become pid_reused", |e| is(e, "reason_changed", "reused"));
         assert_eq!(
             (r["state"].as_str(), r["from_reason"].as_str(), r["to_reason"].as_str()),

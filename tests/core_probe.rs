@@ -71,7 +71,7 @@ fn once_reports_the_contract_state_and_reason_of_each_kind() {
         });
         assert!(d.stop().success(), "{}", d.stderr());
         let n = original.kill();
-        reused = Some(reuse_pid(n));
+        reused = Some(reuse_pid(n).expect("root can steer PIDs"));
     } else {
         eprintln!("note: not root, pid_reused is not checked here (it needs /proc/sys/kernel/ns_last_pid)");
     }

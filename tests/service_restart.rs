@@ -102,19 +102,6 @@ fn same_state_is_silent_and_a_change_is_told_once() {
     assert_gapless(&sb);
 }
 
-/// Makes the next process the kernel creates get `pid` (root: `ns_last_pid`). Retries while
-/// another process on the machine takes it first.
-fn spawn_with_pid(pid: i32) -> Option<Proc> {
-    for _ in 0..50 {
-        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).ok()?;
-        let p = Proc::sleep();
-        if p.pid() == pid {
-            return Some(p);
-        }
-    }
-    None
-}
-
 #[test]
 fn pid_reused_while_down_is_caught() {
     let sb = Sandbox::new();
@@ -125,7 +112,7 @@ fn pid_reused_while_down_is_caught() {
     assert_eq!(state_json(&sb)["workers"]["w"]["identity"]["pid"], pid);
     kill(d);
     drop(first);
-    let reused = match spawn_with_pid(pid) {
+    let reused = match reuse_pid(pid) {
         Some(p) => p,
         None => {
             // Without the right to steer PIDs, make the saved identity name an older process

@@ -277,19 +277,22 @@ pub fn can_reuse_pids() -> bool {
         && std::fs::OpenOptions::new().write(true).open("/proc/sys/kernel/ns_last_pid").is_ok()
 }
 
-/// Starts an unrelated `sleep 600` under exactly `pid`, which must be free: writes `pid - 1`
-/// to `/proc/sys/kernel/ns_last_pid` and spawns at once, retrying when another process of
-/// the machine took the number first. Panics when it cannot (check `can_reuse_pids` first).
-pub fn reuse_pid(pid: i32) -> Proc {
-    for _ in 0..100 {
-        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).expect("write ns_last_pid");
-        let p = Proc::sleep();
-        if p.pid() == pid {
-            return p;
-        }
-        drop(p);
+/// Starts an unrelated `sleep 600` under exactly `pid`, a PID whose process is gone: writes
+/// `pid - 1` to `/proc/sys/kernel/ns_last_pid` and spawns at once, again while another
+/// process of the machine holds the number or takes it first. `None` without the right to
+/// steer PIDs (see `can_reuse_pids`).
+pub fn reuse_pid(pid: i32) -> Option<Proc> {
+    if !can_reuse_pids() {
+        return None;
     }
-    panic!("could not start a process with PID {pid} in 100 attempts (state now: {:?})", proc_state(pid));
+    Some(wait_until(&format!("a process of ours with PID {pid}"), Duration::from_secs(20), || {
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            return None;
+        }
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).ok()?;
+        let p = Proc::sleep();
+        (p.pid() == pid).then_some(p)
+    }))
 }
 
 /// A `[[worker]]` table: `process` is a `pid = …` / `pidfile = …` line or empty, `extra`
