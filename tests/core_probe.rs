@@ -304,3 +304,29 @@ fn registry_entries_and_a_bad_one() {
     let good = worker(&doc, "good").unwrap();
     assert_eq!((good["source"].as_str(), good["quiet_after_s"].as_f64()), (Some("registry"), Some(300.0)));
 }
+
+/// `pulsewatch events | head -1` ends quietly, as Unix tools do, instead of panicking on the
+/// closed pipe.
+#[test]
+fn a_closed_pipe_ends_a_reader_quietly() {
+    use std::io::BufRead;
+    use std::os::unix::process::ExitStatusExt;
+    let sb = Sandbox::new();
+    let cfg = sb.config("", "");
+    let lines: String =
+        (1..=5000).map(|i| format!("{{\"v\":1,\"seq\":{i},\"ts\":\"t\",\"event\":\"config_reloaded\"}}\n")).collect();
+    sb.write("state/events.ndjson", &lines);
+    let mut child = command(&sb.path("home"))
+        .args(["events", "-c", cfg.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.contains("#1 "), "{first}");
+    // The reader is gone (dropped above): the next writes hit a closed pipe.
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.signal(), Some(rustix::process::Signal::PIPE.as_raw()), "{out:?}");
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}

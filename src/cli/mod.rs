@@ -141,6 +141,9 @@ pub enum ConfigAction {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run) {
+        die_quietly_on_sigpipe();
+    }
     init_logging(&cli);
     match &cli.command {
         Command::Config { action: ConfigAction::Default } => {
@@ -167,6 +170,17 @@ pub fn main() -> ExitCode {
             attach::attach(&cfg, server, target, id.as_deref(), log.as_deref())
         }),
         Command::Detach { server, id } => with_config(&cli, 1, |cfg| detach::detach(&cfg, server.server(), id)),
+    }
+}
+
+/// `pulsewatch events | head` must end quietly, as Unix tools do; Rust ignores SIGPIPE, so
+/// print! would panic on the closed pipe instead. The daemon keeps it ignored: a hook that
+/// closes its standard input early must not kill it.
+fn die_quietly_on_sigpipe() {
+    // SAFETY: runs first thing on the main thread, before any other thread exists, and only
+    // restores the default disposition of one signal.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
