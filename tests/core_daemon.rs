@@ -19,10 +19,6 @@ fn wait_event(sb: &Sandbox, what: &str, pred: impl Fn(&Value) -> bool) -> Value 
     wait_until(what, WAIT, || sb.events().into_iter().find(|e| pred(e)))
 }
 
-fn is(e: &Value, event: &str, worker: &str) -> bool {
-    e["event"] == event && e["worker"] == worker
-}
-
 /// Waits until the daemon has finished `n` more sweeps (its status file was rewritten).
 fn wait_sweeps(sb: &Sandbox, n: usize) {
     let mut last = sb.status().map(|s| s["daemon"]["updated_at"].clone());
@@ -52,14 +48,6 @@ fn spawn_lines(cmd: &mut std::process::Command) -> (std::process::Child, std::sy
 
 fn ts(e: &Value) -> SystemTime {
     humantime::parse_rfc3339(e["ts"].as_str().unwrap()).unwrap()
-}
-
-/// `seq` starts at 1 and grows by exactly 1 per line.
-fn assert_gapless(events: &[Value]) {
-    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
-    let want: Vec<u64> = (1..=seqs.len() as u64).collect();
-    assert_eq!(seqs, want, "seq must grow by 1 from 1");
-    assert!(events.iter().all(|e| e["v"] == 1));
 }
 
 /// Writing to a quiet worker's log gives exactly one `transition` to alive within one sweep

@@ -51,10 +51,6 @@ impl Setup {
     }
 }
 
-fn is(e: &Value, event: &str, worker: &str) -> bool {
-    e["event"] == event && (worker.is_empty() || e["worker"] == worker)
-}
-
 fn saved(sb: &Sandbox, id: &str) -> Value {
     let s: Value = serde_json::from_str(&std::fs::read_to_string(sb.state_dir().join("state.json")).unwrap()).unwrap();
     s["workers"][id].clone()

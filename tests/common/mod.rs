@@ -114,6 +114,19 @@ pub fn read_events(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
+/// Whether event line `e` is `event` of `worker` (any worker when `worker` is empty).
+pub fn is(e: &Value, event: &str, worker: &str) -> bool {
+    e["event"] == event && (worker.is_empty() || e["worker"] == worker)
+}
+
+/// The event log's promise: `v` is 1 and `seq` starts at 1 and grows by exactly 1 per line.
+pub fn assert_gapless(events: &[Value]) {
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    let want: Vec<u64> = (1..=seqs.len() as u64).collect();
+    assert_eq!(seqs, want, "seq is gapless and never repeats");
+    assert!(events.iter().all(|e| e["v"] == 1), "every line has v: 1");
+}
+
 /// The worker entry of a status document.
 pub fn worker<'a>(status: &'a Value, id: &str) -> Option<&'a Value> {
     status["workers"].as_array()?.iter().find(|w| w["id"] == id)
