@@ -1,12 +1,10 @@
-//! The daemon's own `process_*` basics, read from /proc/self at each encode: what every
+//! The daemon's own `process_*` basics, read through `sysinfo` at each encode: what every
 //! Prometheus client library exports, so standard dashboards and alerts work unchanged.
 
-use crate::probe::procstat::parse_stat;
-use crate::probe::start_time;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
-use std::time::SystemTime;
+use sysinfo::{ProcessRefreshKind, ProcessesToUpdate};
 
 #[derive(Debug)]
 pub struct Collector;
@@ -22,18 +20,24 @@ pub struct Reading {
     pub max_fds: Option<f64>,
 }
 
+/// Reads the daemon's own figures through `sysinfo`, refreshing only this process's CPU
+/// and memory: a scrape costs a few small /proc reads, not a walk over every process.
 pub fn read() -> Reading {
     let mut r = Reading::default();
-    if let Some(st) = std::fs::read("/proc/self/stat").ok().and_then(|b| parse_stat(&b)) {
-        let hz = rustix::param::clock_ticks_per_second().max(1) as f64;
-        r.cpu_seconds = Some(st.cpu_ticks as f64 / hz);
-        r.resident_bytes = Some(st.rss_pages as f64 * rustix::param::page_size() as f64);
-        r.virtual_bytes = Some(st.vsize as f64);
-        r.start_time_seconds =
-            start_time(st.start_ticks).duration_since(SystemTime::UNIX_EPOCH).ok().map(|d| d.as_secs_f64());
-    }
-    r.open_fds = std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count() as f64);
-    r.max_fds = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.map(|n| n as f64);
+    let (Ok(pid), Ok(mut sys)) = (sysinfo::get_current_pid(), sysinfo::System::new()) else {
+        return r;
+    };
+    let kind = ProcessRefreshKind::nothing().with_cpu().with_memory();
+    sys.refresh_processes_specifics(ProcessesToUpdate::Some(&[pid]), false, kind);
+    let Some(p) = sys.process(pid) else {
+        return r;
+    };
+    r.cpu_seconds = Some(p.accumulated_cpu_time() as f64 / 1000.0);
+    r.resident_bytes = Some(p.memory() as f64);
+    r.virtual_bytes = Some(p.virtual_memory() as f64);
+    r.start_time_seconds = Some(p.start_time() as f64);
+    r.open_fds = p.open_files().map(|n| n as f64);
+    r.max_fds = p.open_files_limit().map(|n| n as f64);
     r
 }
 
@@ -73,6 +77,7 @@ impl prometheus_client::collector::Collector for Collector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::SystemTime;
 
     #[test]
     fn reads_own_process() {

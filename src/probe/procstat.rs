@@ -1,6 +1,6 @@
 //! Parsing `/proc/PID/stat`, pure and allocation-free.
 
-/// The fields of `/proc/PID/stat` that identity and the daemon's own `process_*` metrics need.
+/// The fields of `/proc/PID/stat` that identity needs, plus its CPU and memory figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcStat {
     /// Field 3: R, S, D, Z, T, …
