@@ -49,6 +49,8 @@ pub enum EventKind {
         pid_alive: Option<bool>,
         idle_for_s: f64,
         since_last_output_s: Option<f64>,
+        /// Since the log's mtime; differs from `since_last_output_s` in content mode.
+        since_last_write_s: Option<f64>,
         log_size: Option<u64>,
         bytes_delta: i64,
     },

@@ -7,6 +7,7 @@
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod content;
 pub mod daemon;
 pub mod discover;
 pub mod event;

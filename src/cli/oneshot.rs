@@ -115,6 +115,18 @@ pub fn config_check(cfg: Config) -> ExitCode {
         human(t.start_grace)
     );
     println!("  flap_window {}  flap_threshold {}", human(t.flap_window), t.flap_threshold);
+    let c = &cfg.defaults;
+    println!(
+        "  activity {}  ignore_preset {:?}  ignore {:?}  min_new_chars {}",
+        c.activity.as_str(),
+        c.ignore_preset,
+        c.ignore,
+        c.min_new_chars
+    );
+    println!("presets:");
+    for p in cfg.presets.presets() {
+        println!("  {} (version {}, {})", p.name, p.version, p.origin);
+    }
     println!("sources:");
     println!("  {} [[worker]] entries", cfg.workers.len());
     for s in &cfg.discover {
@@ -143,13 +155,14 @@ pub fn config_check(cfg: Config) -> ExitCode {
         };
         let th = &s.settings.thresholds;
         println!(
-            "  {}  [{}]  log {}  {}  quiet {} / stalled {}",
+            "  {}  [{}]  log {}  {}  quiet {} / stalled {}  activity {}",
             s.id,
             s.source,
             s.log.display(),
             process,
             human(th.quiet_after),
-            human(th.stalled_after)
+            human(th.stalled_after),
+            s.settings.activity.as_str(),
         );
     }
     ExitCode::SUCCESS

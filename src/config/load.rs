@@ -50,7 +50,7 @@ impl Doc<'_> {
         }
     }
 
-    fn toml_error(&self, mut e: toml::de::Error) -> ConfigError {
+    pub(super) fn toml_error(&self, mut e: toml::de::Error) -> ConfigError {
         let span = e.span().unwrap_or(0..0);
         let message = e.message().trim().to_string();
         // The error's key path is private; its Display shows it when no input is attached.
@@ -148,7 +148,8 @@ pub fn parse_worker_entry(
     let label = path.display().to_string();
     let doc = Doc { path: &label, text };
     let raw: RawWorker = toml::from_str(text).map_err(|e| doc.toml_error(e))?;
-    let mut spec = resolve::worker(&doc, &raw, 0..0, &registry.settings, state_dir, Source::Registry)?;
+    let mut spec =
+        resolve::worker(&doc, &raw, 0..0, &registry.settings, &registry.presets, state_dir, Source::Registry)?;
     for (k, v) in &registry.labels {
         spec.labels.entry(k.clone()).or_insert_with(|| v.clone());
     }

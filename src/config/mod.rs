@@ -2,16 +2,20 @@
 
 mod load;
 pub mod paths;
+mod presets;
 mod raw;
 mod resolve;
 
 pub use load::{ConfigError, DEFAULT_CONFIG, load, load_embedded, load_file, load_str, parse_worker_entry};
+pub use presets::PresetLibrary;
 
+use crate::content::Rules;
 use crate::model::{Reason, Source, State, Thresholds, WorkerId};
 use globset::GlobSet;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -23,6 +27,8 @@ pub struct Config {
     pub workers: Vec<WorkerSpec>,
     pub discover: Vec<DiscoverSpec>,
     pub hooks: Vec<HookSpec>,
+    /// The embedded presets and those of `[daemon] presets_dir`, validated.
+    pub presets: Arc<PresetLibrary>,
 }
 
 impl Config {
@@ -50,6 +56,7 @@ impl Config {
                 dir: self.daemon.state_dir.join("workers"),
                 settings: self.defaults.clone(),
                 labels: BTreeMap::new(),
+                presets: self.presets.clone(),
             })
     }
 }
@@ -72,10 +79,22 @@ pub struct DaemonSettings {
     pub presets_dir: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which clock a worker is judged by: the log's mtime, or meaningful content in it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Activity {
+    #[default]
     Mtime,
     Content,
+}
+
+impl Activity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Activity::Mtime => "mtime",
+            Activity::Content => "content",
+        }
+    }
 }
 
 /// Everything a worker may override; `[defaults]` gives the base.
@@ -86,6 +105,8 @@ pub struct WorkerSettings {
     pub ignore_preset: String,
     pub ignore: Vec<String>,
     pub min_new_chars: u32,
+    /// `ignore_preset`, `ignore` and `min_new_chars`, compiled (content mode judges with it).
+    pub rules: Arc<Rules>,
     pub input_after: Duration,
     pub repipe: bool,
 }
@@ -98,10 +119,22 @@ impl Default for WorkerSettings {
             ignore_preset: "spinners".into(),
             ignore: Vec::new(),
             min_new_chars: 1,
+            rules: default_rules(),
             input_after: Duration::from_secs(10),
             repipe: false,
         }
     }
+}
+
+/// The rules of the default settings: the embedded `spinners` preset, nothing else.
+fn default_rules() -> Arc<Rules> {
+    static RULES: OnceLock<Arc<Rules>> = OnceLock::new();
+    RULES
+        .get_or_init(|| {
+            let preset = PresetLibrary::embedded().get("spinners").expect("embedded spinners preset").clone();
+            Arc::new(Rules::new(preset, Vec::new(), 1).expect("no patterns to fail"))
+        })
+        .clone()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -198,6 +231,8 @@ pub struct RegistrySource {
     /// The base that each entry's own overrides apply to.
     pub settings: WorkerSettings,
     pub labels: BTreeMap<String, String>,
+    /// The presets an entry's `ignore_preset` may name.
+    pub presets: Arc<PresetLibrary>,
 }
 
 #[derive(Debug, Clone)]

@@ -25,8 +25,8 @@ macro_rules! with_overrides {
             pub flap_threshold: Option<Spanned<u32>>,
             pub activity: Option<Spanned<String>>,
             pub ignore_preset: Option<Spanned<String>>,
-            pub ignore: Option<Spanned<Vec<String>>>,
-            pub min_new_chars: Option<u32>,
+            pub ignore: Option<Spanned<Vec<Spanned<String>>>>,
+            pub min_new_chars: Option<Spanned<u32>>,
             pub input_after: Option<Dur>,
             pub repipe: Option<bool>,
         }
@@ -42,7 +42,7 @@ macro_rules! with_overrides {
                     activity: self.activity.as_ref(),
                     ignore_preset: self.ignore_preset.as_ref(),
                     ignore: self.ignore.as_ref(),
-                    min_new_chars: self.min_new_chars,
+                    min_new_chars: self.min_new_chars.as_ref(),
                     input_after: self.input_after.as_ref(),
                     repipe: self.repipe,
                 }
@@ -60,8 +60,8 @@ pub struct RawOverrides<'a> {
     pub flap_threshold: Option<&'a Spanned<u32>>,
     pub activity: Option<&'a Spanned<String>>,
     pub ignore_preset: Option<&'a Spanned<String>>,
-    pub ignore: Option<&'a Spanned<Vec<String>>>,
-    pub min_new_chars: Option<u32>,
+    pub ignore: Option<&'a Spanned<Vec<Spanned<String>>>>,
+    pub min_new_chars: Option<&'a Spanned<u32>>,
     pub input_after: Option<&'a Dur>,
     pub repipe: Option<bool>,
 }

@@ -15,13 +15,14 @@ fn dur(d: &Dur) -> Duration {
 
 pub(super) fn resolve(doc: &Doc, raw: RawFile, path: Option<PathBuf>) -> Result<Config, ConfigError> {
     let daemon = daemon(doc, &raw.daemon)?;
-    let defaults = apply(doc, &raw.defaults.overrides(), &WorkerSettings::default(), "defaults")?;
+    let presets = Arc::new(PresetLibrary::load(daemon.presets_dir.as_deref())?);
+    let defaults = apply(doc, &raw.defaults.overrides(), &WorkerSettings::default(), &presets, "defaults")?;
     let state_dir = daemon.state_dir.clone();
 
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut workers = Vec::with_capacity(raw.worker.len());
     for w in &raw.worker {
-        let spec = worker(doc, w.get_ref(), w.span(), &defaults, &state_dir, Source::Config)?;
+        let spec = worker(doc, w.get_ref(), w.span(), &defaults, &presets, &state_dir, Source::Config)?;
         let at = w.get_ref().id.as_ref().map_or(w.span(), |i| i.span());
         if let Some(first) = seen.insert(spec.id.to_string(), at.start) {
             let (line, _) = super::load::line_col(doc.text, first);
@@ -34,10 +35,13 @@ pub(super) fn resolve(doc: &Doc, raw: RawFile, path: Option<PathBuf>) -> Result<
         workers.push(spec);
     }
 
-    let discover =
-        raw.discover.iter().map(|d| discover(doc, d, &defaults, &state_dir)).collect::<Result<Vec<_>, _>>()?;
+    let discover = raw
+        .discover
+        .iter()
+        .map(|d| discover(doc, d, &defaults, &presets, &state_dir))
+        .collect::<Result<Vec<_>, _>>()?;
     let hooks = raw.hook.iter().map(|h| hook(doc, h)).collect::<Result<Vec<_>, _>>()?;
-    Ok(Config { path, daemon, defaults, workers, discover, hooks })
+    Ok(Config { path, daemon, defaults, workers, discover, hooks, presets })
 }
 
 fn daemon(doc: &Doc, d: &RawDaemon) -> Result<DaemonSettings, ConfigError> {
@@ -87,7 +91,13 @@ fn daemon(doc: &Doc, d: &RawDaemon) -> Result<DaemonSettings, ConfigError> {
 }
 
 /// Applies a table's overrides to `base` and checks the threshold rules on the result.
-fn apply(doc: &Doc, o: &RawOverrides, base: &WorkerSettings, table: &str) -> Result<WorkerSettings, ConfigError> {
+fn apply(
+    doc: &Doc,
+    o: &RawOverrides,
+    base: &WorkerSettings,
+    presets: &PresetLibrary,
+    table: &str,
+) -> Result<WorkerSettings, ConfigError> {
     let mut s = base.clone();
     let t = &mut s.thresholds;
     if let Some(d) = o.quiet_after {
@@ -142,18 +152,7 @@ fn apply(doc: &Doc, o: &RawOverrides, base: &WorkerSettings, table: &str) -> Res
             }
         };
     }
-    if let Some(p) = o.ignore_preset {
-        if p.get_ref().is_empty() {
-            return Err(doc.error(p.span(), &format!("{table}.ignore_preset"), "must name a preset"));
-        }
-        s.ignore_preset = p.get_ref().clone();
-    }
-    if let Some(i) = o.ignore {
-        s.ignore = i.get_ref().clone();
-    }
-    if let Some(n) = o.min_new_chars {
-        s.min_new_chars = n;
-    }
+    content_rules(doc, o, &mut s, presets, table)?;
     if let Some(d) = o.input_after {
         s.input_after = dur(d);
     }
@@ -161,6 +160,55 @@ fn apply(doc: &Doc, o: &RawOverrides, base: &WorkerSettings, table: &str) -> Res
         s.repipe = r;
     }
     Ok(s)
+}
+
+/// `ignore_preset`, `ignore` and `min_new_chars`: checked, then compiled into `rules` when
+/// one of them is set here (else the base's compiled rules are shared).
+fn content_rules(
+    doc: &Doc,
+    o: &RawOverrides,
+    s: &mut WorkerSettings,
+    presets: &PresetLibrary,
+    table: &str,
+) -> Result<(), ConfigError> {
+    // The base's rules may come from another library (the embedded one, for the defaults).
+    let current = presets.get(&s.ignore_preset).is_some_and(|p| Arc::ptr_eq(p, &s.rules.preset));
+    if current && o.ignore_preset.is_none() && o.ignore.is_none() && o.min_new_chars.is_none() {
+        return Ok(());
+    }
+    if let Some(p) = o.ignore_preset {
+        if presets.get(p.get_ref()).is_none() {
+            return Err(doc.error(
+                p.span(),
+                &format!("{table}.ignore_preset"),
+                format!("unknown preset {:?} (available: {})", p.get_ref(), presets.names()),
+            ));
+        }
+        s.ignore_preset = p.get_ref().clone();
+    }
+    if let Some(i) = o.ignore {
+        s.ignore = i.get_ref().iter().map(|p| p.get_ref().clone()).collect();
+    }
+    if let Some(n) = o.min_new_chars {
+        if *n.get_ref() == 0 {
+            return Err(doc.error(n.span(), &format!("{table}.min_new_chars"), "must be at least 1"));
+        }
+        s.min_new_chars = *n.get_ref();
+    }
+    // Named presets were checked where they were named, against this same library.
+    let preset = presets.get(&s.ignore_preset).cloned().ok_or_else(|| {
+        doc.error(
+            0..0,
+            &format!("{table}.ignore_preset"),
+            format!("unknown preset {:?} (available: {})", s.ignore_preset, presets.names()),
+        )
+    })?;
+    let rules = Rules::new(preset, s.ignore.clone(), s.min_new_chars).map_err(|e| {
+        let span = o.ignore.and_then(|i| i.get_ref().get(e.index)).map_or(0..0, |p| p.span());
+        doc.error(span, &format!("{table}.ignore"), format!("invalid regex {:?}: {}", e.pattern, e.message))
+    })?;
+    s.rules = Arc::new(rules);
+    Ok(())
 }
 
 fn text(v: &Option<Spanned<String>>) -> Option<&str> {
@@ -172,6 +220,7 @@ pub(super) fn worker(
     w: &RawWorker,
     table: Range<usize>,
     base: &WorkerSettings,
+    presets: &PresetLibrary,
     state_dir: &Path,
     source: Source,
 ) -> Result<WorkerSpec, ConfigError> {
@@ -231,7 +280,7 @@ pub(super) fn worker(
         log: paths::expand(log.get_ref(), state_dir),
         process,
         source,
-        settings: apply(doc, &w.overrides(), base, "worker")?,
+        settings: apply(doc, &w.overrides(), base, presets, "worker")?,
         labels: labels(doc, &w.labels)?,
     })
 }
@@ -261,6 +310,7 @@ fn discover(
     doc: &Doc,
     d: &Spanned<RawDiscover>,
     defaults: &WorkerSettings,
+    presets: &Arc<PresetLibrary>,
     state_dir: &Path,
 ) -> Result<DiscoverSpec, ConfigError> {
     let span = d.span();
@@ -283,7 +333,7 @@ fn discover(
             ),
         ));
     }
-    let settings = apply(doc, &d.overrides(), defaults, "discover")?;
+    let settings = apply(doc, &d.overrides(), defaults, presets, "discover")?;
     let labels = labels(doc, &d.labels)?;
     let stray = |at: Option<Range<usize>>, key: &str, kind: &str| -> Result<(), ConfigError> {
         match at {
@@ -333,7 +383,12 @@ fn discover(
     {
         stray(set, key, "registry")?;
     }
-    Ok(DiscoverSpec::Registry(RegistrySource { dir: paths::expand(reg.get_ref(), state_dir), settings, labels }))
+    Ok(DiscoverSpec::Registry(RegistrySource {
+        dir: paths::expand(reg.get_ref(), state_dir),
+        settings,
+        labels,
+        presets: presets.clone(),
+    }))
 }
 
 /// Rejects `{placeholders}` the source cannot fill, so a typo fails at load, not per sweep.

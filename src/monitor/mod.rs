@@ -1,9 +1,11 @@
 //! The engine: keeps the set of workers in step with discovery, checks them, and reports
 //! events, the status document and the state to persist. It never sleeps or writes files.
 
+mod activity;
 mod report;
 mod worker;
 
+pub use activity::{Activity, Clocks, SavedContent};
 pub use worker::{View, Worker};
 
 use crate::config::{Config, ProcessSpec};
@@ -81,7 +83,7 @@ impl Monitor {
                     events.extend(evs);
                 }
                 None => {
-                    let saved = self.restored.remove(spec.id.as_str()).map(|s| (s.tracker, s.identity, s.first_seen));
+                    let saved = self.restored.remove(spec.id.as_str());
                     let id = spec.id.clone();
                     let (w, evs) = Worker::start(spec, saved, &self.boot_id, now, &mut panes);
                     self.workers.insert(id, w);
@@ -154,16 +156,8 @@ impl Monitor {
     }
 
     pub fn saved(&self, last_seq: u64) -> Saved {
-        let mut workers: BTreeMap<String, SavedWorker> = self
-            .workers
-            .iter()
-            .map(|(id, w)| {
-                (
-                    id.to_string(),
-                    SavedWorker { tracker: w.tracker.clone(), identity: w.identity.clone(), first_seen: w.first_seen },
-                )
-            })
-            .collect();
+        let mut workers: BTreeMap<String, SavedWorker> =
+            self.workers.iter().map(|(id, w)| (id.to_string(), w.saved())).collect();
         // Saved state not yet matched (before the first sweep) must not be lost on save.
         for (id, s) in &self.restored {
             workers.entry(id.clone()).or_insert_with(|| s.clone());

@@ -1,6 +1,7 @@
 //! The status document built from the engine's workers.
 
 use super::Monitor;
+use crate::classify::idle_since;
 use crate::sink::status::{Counts, DaemonInfo, StatusDoc, WorkerStatus};
 use crate::timefmt::{rfc3339, secs};
 
@@ -19,6 +20,8 @@ impl Monitor {
             .values()
             .map(|w| {
                 let th = &w.spec.settings.thresholds;
+                let v = &w.view;
+                let since = |t: Option<std::time::SystemTime>| t.map(|t| secs(idle_since(t, v.looked_at).0));
                 WorkerStatus {
                     id: w.spec.id.to_string(),
                     state: w.tracker.state,
@@ -28,6 +31,12 @@ impl Monitor {
                     log: w.spec.log.display().to_string(),
                     log_mtime: w.view.log.mtime().map(rfc3339),
                     log_size: w.view.log.size(),
+                    activity: w.spec.settings.activity,
+                    last_write: v.last_write.map(rfc3339),
+                    last_output: v.last_output.map(rfc3339),
+                    since_last_write_s: since(v.last_write),
+                    since_last_output_s: since(v.last_output),
+                    content: w.activity.counts(),
                     pid: w.view.process.pid(),
                     pid_alive: w.view.process.alive(),
                     source: w.spec.source,

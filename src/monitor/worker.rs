@@ -1,10 +1,12 @@
 //! One watched worker: probing it, judging it, and turning changes into events.
 
+use super::activity::{Activity, Clocks};
 use crate::classify::{Observation, Verdict, classify, idle_since};
 use crate::config::WorkerSpec;
 use crate::event::{Event, EventKind};
 use crate::identity::{Identity, ProcessObs, judge};
 use crate::probe::{self, LogFacts, Panes};
+use crate::state::persist::SavedWorker;
 use crate::state::{Change, Tracker};
 use crate::timefmt::secs;
 use std::time::{Duration, SystemTime};
@@ -15,24 +17,35 @@ pub struct View {
     pub verdict: Verdict,
     pub log: LogFacts,
     pub process: ProcessObs,
+    /// The log's mtime.
+    pub last_write: Option<SystemTime>,
+    /// What classification measures idleness from: the mtime, or in content mode the last
+    /// time meaningful content appeared.
     pub last_output: Option<SystemTime>,
     pub error: Option<String>,
+    /// When this look happened: the `since_*` values are measured to it.
+    pub looked_at: SystemTime,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Worker {
     pub spec: WorkerSpec,
     pub tracker: Tracker,
     pub identity: Option<Identity>,
     pub first_seen: SystemTime,
     pub view: View,
+    /// The log reader: offset, inode, parser state (a split UTF-8 sequence included) and
+    /// the content clock.
+    pub activity: Activity,
     liveness_at: SystemTime,
     liveness_size: u64,
 }
 
-/// Probes a worker's log and process and classifies them.
+/// Probes a worker's log (reading what was appended, in content mode) and process, and
+/// classifies them. Callable from a sweep or from a single check.
 pub fn look(
     spec: &WorkerSpec,
+    activity: &mut Activity,
     identity: Option<&Identity>,
     first_seen: SystemTime,
     boot_id: &str,
@@ -42,46 +55,38 @@ pub fn look(
     let (input, warning) = probe::process_input(&spec.process, panes);
     let (process, identity) = judge(&input, identity, boot_id);
     let log = probe::stat_log(&spec.log);
-    let mut error = warning;
-    let last_output = match &log {
-        LogFacts::Present { mtime, odd_kind: None, .. } => Some(*mtime),
-        LogFacts::Present { mtime, odd_kind: Some(kind), .. } => {
-            error = Some(format!("{}: is a {kind}, not a regular file", spec.log.display()));
-            Some(*mtime)
-        }
-        LogFacts::Unreadable(e) => {
-            error = Some(format!("{}: {e}", spec.log.display()));
-            None
-        }
-        LogFacts::Missing => None,
-    };
+    let Clocks { last_write, last_output, error } = activity.look(&spec.log, &log, &spec.settings);
+    let error = error.or(warning);
     let reference = identity
         .as_ref()
         .filter(|i| Some(i.pid) == process.pid())
         .map_or(first_seen, |i| probe::start_time(i.start_ticks));
     let obs = Observation { process, last_output, reference };
     let verdict = classify(&obs, &spec.settings.thresholds, now);
-    (View { verdict, log, process, last_output, error }, identity)
+    (View { verdict, log, process, last_write, last_output, error, looked_at: now }, identity)
 }
 
 impl Worker {
     /// A worker seen for the first time (or restored from saved state when `saved` is set).
     pub fn start(
         spec: WorkerSpec,
-        saved: Option<(Tracker, Option<Identity>, SystemTime)>,
+        saved: Option<SavedWorker>,
         boot_id: &str,
         now: SystemTime,
         panes: &mut Panes,
     ) -> (Worker, Vec<Event>) {
-        let (tracker, identity, first_seen) = match saved {
-            Some((t, i, f)) => (Some(t), i, f),
-            None => (None, None, now),
+        let (tracker, identity, first_seen, content) = match saved {
+            Some(s) => (Some(s.tracker), s.identity, s.first_seen, s.content),
+            None => (None, None, now, None),
         };
-        let (view, identity) = look(&spec, identity.as_ref(), first_seen, boot_id, now, panes);
+        let mut activity = Activity::restore(content);
+        let (view, identity) = look(&spec, &mut activity, identity.as_ref(), first_seen, boot_id, now, panes);
+        report_error(&spec, None, &view.error);
         let restored = tracker.is_some();
         let tracker = tracker.unwrap_or_else(|| Tracker::new(&view.verdict, now));
         let size = view.log.size().unwrap_or(0);
-        let mut w = Worker { spec, tracker, identity, first_seen, view, liveness_at: now, liveness_size: size };
+        let mut w =
+            Worker { spec, tracker, identity, first_seen, view, activity, liveness_at: now, liveness_size: size };
         let events = if restored {
             let v = w.view.verdict;
             w.apply(v, now)
@@ -106,7 +111,9 @@ impl Worker {
         liveness_every: Option<Duration>,
         panes: &mut Panes,
     ) -> (Vec<Event>, bool) {
-        let (view, identity) = look(&self.spec, self.identity.as_ref(), self.first_seen, boot_id, now, panes);
+        let (view, identity) =
+            look(&self.spec, &mut self.activity, self.identity.as_ref(), self.first_seen, boot_id, now, panes);
+        report_error(&self.spec, self.view.error.as_deref(), &view.error);
         let mut dirty = identity != self.identity;
         self.identity = identity;
         let verdict = view.verdict;
@@ -164,13 +171,32 @@ impl Worker {
                 pid_alive: self.view.process.alive(),
                 idle_for_s: secs(self.view.verdict.idle_for),
                 since_last_output_s: self.view.last_output.map(|t| secs(idle_since(t, now).0)),
+                since_last_write_s: self.view.last_write.map(|t| secs(idle_since(t, now).0)),
                 log_size: size,
                 bytes_delta: delta,
             },
         )
     }
 
+    /// What to save for a restart.
+    pub fn saved(&self) -> SavedWorker {
+        SavedWorker {
+            tracker: self.tracker.clone(),
+            identity: self.identity.clone(),
+            first_seen: self.first_seen,
+            content: self.activity.saved(),
+        }
+    }
+
     pub fn removed(&self, why: &str) -> Event {
         Event::worker(&self.spec.id, EventKind::WorkerRemoved { last_state: self.tracker.state, why: why.to_string() })
+    }
+}
+
+/// Logs a worker's log or process problem when it appears or changes, not on every look;
+/// status shows it for as long as it lasts.
+fn report_error(spec: &WorkerSpec, before: Option<&str>, now: &Option<String>) {
+    if let Some(e) = now.as_deref().filter(|e| Some(*e) != before) {
+        tracing::warn!(worker = %spec.id, "{e}");
     }
 }

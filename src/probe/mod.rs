@@ -5,6 +5,7 @@ mod log;
 mod panes;
 mod process;
 pub mod procstat;
+pub mod tail;
 pub mod tmux;
 
 pub use log::{LogFacts, stat_log};

@@ -1,6 +1,8 @@
 //! The status document: the contract's JSON, written atomically after every sweep and
 //! printed by `once --json`.
 
+use crate::config::Activity;
+use crate::content::Counts as ContentCounts;
 use crate::model::{Reason, Source, State};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -66,6 +68,23 @@ pub struct WorkerStatus {
     pub log: String,
     pub log_mtime: Option<String>,
     pub log_size: Option<u64>,
+    /// `mtime` or `content`: which clock classification uses.
+    #[serde(default)]
+    pub activity: Activity,
+    /// The log's last write (its mtime) and the last meaningful output: the same in mtime
+    /// mode; in content mode a worker that writes without progressing shows a fresh
+    /// `last_write` and an old `last_output`. `idle_for_s` is measured from `last_output`.
+    #[serde(default)]
+    pub last_write: Option<String>,
+    #[serde(default)]
+    pub last_output: Option<String>,
+    #[serde(default)]
+    pub since_last_write_s: Option<f64>,
+    #[serde(default)]
+    pub since_last_output_s: Option<f64>,
+    /// Content mode: what the reader judged since the daemon started (counts only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<ContentCounts>,
     pub pid: Option<i32>,
     pub pid_alive: Option<bool>,
     pub source: Source,

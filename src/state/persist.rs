@@ -37,6 +37,9 @@ pub struct SavedWorker {
     pub identity: Option<Identity>,
     #[serde(with = "crate::timefmt::serde_time")]
     pub first_seen: SystemTime,
+    /// Content mode: the content clock and where reading stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<crate::monitor::SavedContent>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,196 @@
+//! Preset files: the versioned TOML files embedded in the binary and those in
+//! `[daemon] presets_dir` (which replace embedded ones of the same name), parsed and
+//! validated like config, with errors naming the file, line and key.
+
+use super::load::{ConfigError, Doc};
+use crate::content::{PatternError, Preset};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use toml::Spanned;
+
+/// The preset file format this pulsewatch reads.
+pub const FORMAT: u32 = 1;
+
+/// Presets compiled into the binary: (name, file text).
+pub const EMBEDDED: &[(&str, &str)] = &[
+    ("none", include_str!("../../config/presets/none.toml")),
+    ("spinners", include_str!("../../config/presets/spinners.toml")),
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPreset {
+    format: Spanned<u32>,
+    version: u32,
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: String,
+    #[serde(default)]
+    redraw: RawRedraw,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRedraw {
+    strip: Vec<Spanned<String>>,
+    lines: Vec<Spanned<String>>,
+}
+
+/// Every preset a config can name.
+#[derive(Debug, Clone, Default)]
+pub struct PresetLibrary {
+    presets: BTreeMap<String, Arc<Preset>>,
+}
+
+impl PresetLibrary {
+    pub fn get(&self, name: &str) -> Option<&Arc<Preset>> {
+        self.presets.get(name)
+    }
+
+    pub fn presets(&self) -> impl Iterator<Item = &Arc<Preset>> {
+        self.presets.values()
+    }
+
+    pub fn names(&self) -> String {
+        self.presets.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+    }
+
+    /// The embedded presets alone.
+    pub fn embedded() -> &'static PresetLibrary {
+        static LIB: OnceLock<PresetLibrary> = OnceLock::new();
+        LIB.get_or_init(|| {
+            let mut lib = PresetLibrary::default();
+            for (name, text) in EMBEDDED {
+                let label = format!("(embedded preset {name})");
+                let p = parse(&Doc { path: &label, text }, name, "embedded").expect("embedded presets are valid");
+                lib.presets.insert(name.to_string(), Arc::new(p));
+            }
+            lib
+        })
+    }
+
+    /// The embedded presets, overridden and extended by `*.toml` files in `dir`.
+    pub fn load(dir: Option<&Path>) -> Result<PresetLibrary, ConfigError> {
+        let mut lib = PresetLibrary::embedded().clone();
+        let Some(dir) = dir else {
+            return Ok(lib);
+        };
+        let read_err = |source| ConfigError::Read { path: dir.display().to_string(), source };
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .map_err(read_err)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        for path in files {
+            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let text = std::fs::read_to_string(&path)
+                .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+            let label = path.display().to_string();
+            let doc = Doc { path: &label, text: &text };
+            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                return Err(doc.error(0..0, "(file name)", "preset names use only A-Z a-z 0-9 _ -"));
+            }
+            lib.presets.insert(name.clone(), Arc::new(parse(&doc, &name, &label)?));
+        }
+        Ok(lib)
+    }
+}
+
+fn parse(doc: &Doc, name: &str, origin: &str) -> Result<Preset, ConfigError> {
+    let raw: RawPreset = toml::from_str(doc.text).map_err(|e| doc.toml_error(e))?;
+    if *raw.format.get_ref() != FORMAT {
+        return Err(doc.error(
+            raw.format.span(),
+            "format",
+            format!("preset format {} is not {FORMAT} (written for another pulsewatch version)", raw.format.get_ref()),
+        ));
+    }
+    let texts = |v: &[Spanned<String>]| v.iter().map(|s| s.get_ref().clone()).collect::<Vec<_>>();
+    Preset::new(name, raw.version, origin, texts(&raw.redraw.strip), texts(&raw.redraw.lines)).map_err(
+        |e: PatternError| {
+            let list = if e.list == "redraw.strip" { &raw.redraw.strip } else { &raw.redraw.lines };
+            let span = list.get(e.index).map_or(0..0, |s| s.span());
+            doc.error(span, e.list, format!("invalid regex {:?}: {}", e.pattern, e.message))
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_presets_load() {
+        let lib = PresetLibrary::embedded();
+        assert_eq!(lib.names(), "none, spinners");
+        assert_eq!(lib.get("spinners").unwrap().version, 1);
+    }
+
+    #[test]
+    fn directory_overrides_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("spinners.toml"), "format = 1\nversion = 7\n").unwrap();
+        std::fs::write(dir.path().join("mine.toml"), "format = 1\nversion = 1\n[redraw]\nlines = ['^x']\n").unwrap();
+        let lib = PresetLibrary::load(Some(dir.path())).unwrap();
+        assert_eq!(lib.get("spinners").unwrap().version, 7);
+        assert_eq!(lib.names(), "mine, none, spinners");
+
+        std::fs::write(
+            dir.path().join("bad.toml"),
+            "format = 1\nversion = 1\n[redraw]\nstrip = [\n  'ok',\n  '(',\n]\n",
+        )
+        .unwrap();
+        let e = PresetLibrary::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(e.contains("bad.toml:6:3: `redraw.strip`: invalid regex \"(\""), "{e}");
+        std::fs::write(dir.path().join("bad.toml"), "format = 2\nversion = 1\n").unwrap();
+        let e = PresetLibrary::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(e.contains("bad.toml:1:10: `format`"), "{e}");
+        std::fs::write(dir.path().join("bad.toml"), "format = 1\nversion = 1\n[redraw]\nstirp = []\n").unwrap();
+        let e = PresetLibrary::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(e.contains("bad.toml:4:1") && e.contains("stirp"), "{e}");
+        assert!(PresetLibrary::load(Some(&dir.path().join("nope"))).is_err());
+    }
+
+    #[test]
+    fn config_names_bad_content_settings() {
+        use crate::config::load_str;
+        #[rustfmt::skip]
+        let cases: &[(&str, &str)] = &[
+            ("[defaults]\nignore = [\n  '^ok',\n  '([a-z]',\n]\n",
+             "x.toml:4:3: `defaults.ignore`: invalid regex \"([a-z]\""),
+            ("[[worker]]\nid = \"w\"\nlog = \"/l\"\nignore_preset = \"claud\"\n",
+             "x.toml:4:17: `worker.ignore_preset`: unknown preset \"claud\" (available: none, spinners)"),
+            ("[[discover]]\nlogs = \"/l/*.log\"\nmin_new_chars = 0\n",
+             "x.toml:3:17: `discover.min_new_chars`: must be at least 1"),
+            ("[defaults]\nactivity = \"contnet\"\n", "x.toml:2:12: `defaults.activity`: unknown activity"),
+        ];
+        for (text, want) in cases {
+            let e = load_str(text, Some("x.toml".into())).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{e}\nwanted: {want}");
+        }
+    }
+
+    #[test]
+    fn config_compiles_rules_once_per_table() {
+        use crate::config::{Activity, load_str};
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("spinners.toml"), "format = 1\nversion = 9\n").unwrap();
+        let text = format!(
+            "[daemon]\npresets_dir = {:?}\n[defaults]\nactivity = \"content\"\n\
+             [[worker]]\nid = \"a\"\nlog = \"/a\"\n[[worker]]\nid = \"b\"\nlog = \"/b\"\nignore = ['^x']\n",
+            dir.path()
+        );
+        let cfg = load_str(&text, None).unwrap();
+        let (a, b) = (&cfg.workers[0].settings, &cfg.workers[1].settings);
+        assert_eq!(a.activity, Activity::Content);
+        // The directory's spinners replaces the embedded one, in the defaults too.
+        assert_eq!(a.rules.preset.version, 9);
+        assert!(Arc::ptr_eq(&a.rules, &cfg.defaults.rules));
+        assert_eq!(b.rules.ignore_src, ["^x"]);
+        assert_eq!(b.rules.preset.version, 9);
+    }
+}
