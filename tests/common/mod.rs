@@ -409,3 +409,16 @@ pub fn promtool(what: &str) -> Option<Command> {
     let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
     None
 }
+
+/// A script under `tests/fixtures`.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+impl Proc {
+    /// `bash tests/fixtures/SCRIPT ARGS…` with its standard output appended to `log`.
+    pub fn script(script: &str, args: &[&str], log: &Path) -> Proc {
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("open fixture log");
+        Proc(Command::new("bash").arg(fixture(script)).args(args).stdout(out).spawn().expect("spawn fixture"))
+    }
+}
