@@ -207,3 +207,35 @@ fn a_character_split_across_two_reads_is_one_character() {
     assert!(last["content"]["lines_repeated"].as_u64().unwrap() >= 6, "{last}");
     assert_eq!(last["last_output"], first["last_output"]);
 }
+
+#[test]
+fn a_restart_keeps_the_content_clock() {
+    let sb = Sandbox::new();
+    let log = sb.path("w.log");
+    let _spin = Proc::script("spinner.sh", &[], &log);
+    wait_until("fixture output", T, || (std::fs::metadata(&log).ok()?.len() > 0).then_some(()));
+    let cfg = sb.config(
+        "sweep_interval = \"100ms\"",
+        &format!("[defaults]\nquiet_after = \"1s\"\nstalled_after = \"2s\"\n\n{}", workers(&[("w", &log, "content")])),
+    );
+    let mut d = Daemon::start(sb.dir.path(), &cfg);
+    let before = wait_state(&sb, "w", "stalled");
+    assert!(d.stop().success());
+    let seen = sb.events().len();
+
+    // The spinner went on while no daemon watched; the new one reads on from the saved
+    // offset, knowing the lines that were on screen, and the worker is still stalled.
+    let mut d = Daemon::start(sb.dir.path(), &cfg);
+    let pid = d.pid();
+    let after = wait_until("the new daemon to read the spinner", T, || {
+        let s = sb.status()?;
+        let w = worker(&s, "w")?.clone();
+        (s["daemon"]["pid"] == pid && w["content"]["lines_repeated"].as_u64()? > 0).then_some(w)
+    });
+    assert_eq!(after["state"], "stalled", "{after}");
+    assert_eq!(after["last_output"], before["last_output"]);
+    assert_eq!(after["content"]["lines_new"], 0, "{after}");
+    let news: Vec<_> = sb.events().into_iter().skip(seen).filter(|e| e["worker"] == "w").collect();
+    assert!(news.iter().all(|e| e["event"] != "transition" && e["event"] != "worker_added"), "{news:?}");
+    assert!(d.stop().success());
+}

@@ -191,7 +191,7 @@ pub struct Seen {
     set: HashSet<u64>,
 }
 
-pub const SEEN_LINES: usize = 512;
+pub const SEEN_LINES: usize = 256;
 
 impl Seen {
     /// True when `h` was not there (and now is).
@@ -239,6 +239,10 @@ mod tests {
             ("⠙ 00:12", Kind::Noise),
             ("✶ (esc to cancel, 850ms)", Kind::Noise),
             ("Press Ctrl+C to stop", Kind::Noise),
+            ("esc to cancel", Kind::Noise),
+            ("1h 2m 3s", Kind::Noise),
+            ("2m18s · 3.4s · 1:02:03", Kind::Noise),
+            ("────────", Kind::Noise),
             ("↑ 1,234 tokens", Kind::Noise),
             ("Compiling serde v1.0", Kind::Ignored),
             ("⠙ Thinking… (12s · esc to interrupt)", Kind::New(8)),
@@ -267,6 +271,10 @@ mod tests {
             assert_eq!(r.judge(f, &mut seen), Kind::Repeated, "{f}");
         }
         assert_eq!(r.judge("Thinking harder", &mut seen), Kind::New(14));
+        assert_eq!(r.judge("✶ Working (1m 3s · ↑ 1,234 tokens)", &mut seen), Kind::New(7));
+        assert_eq!(r.judge("✳ Working (1m 4s · ↑ 1,240 tokens)", &mut seen), Kind::Repeated);
+        assert_eq!(r.judge("Finished in 12s", &mut seen), Kind::New(10));
+        assert_eq!(r.judge("Finished in 13s", &mut seen), Kind::Repeated);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! appended since the last look are read and judged here.
 
 use crate::config::{Activity as Mode, WorkerSettings};
-use crate::content::{Counts, Tracker};
+use crate::content::{Counts, Rules, Tracker};
 use crate::probe::LogFacts;
 use crate::probe::tail::{self, Cursor, Start};
 use serde::{Deserialize, Serialize};
@@ -89,7 +89,7 @@ impl Activity {
             None
         } else {
             if problem.is_none() {
-                problem = self.read(path, settings).err().map(|e| e.to_string());
+                problem = self.read(path, facts, settings).err().map(|e| e.to_string());
             }
             if problem.is_some() {
                 // Nothing readable: the clock holds (it starts at the mtime, benefit of the doubt).
@@ -100,10 +100,32 @@ impl Activity {
         Clocks { last_write, last_output, error: problem.map(|e| format!("{}: {e}", path.display())) }
     }
 
-    fn read(&mut self, path: &Path, settings: &WorkerSettings) -> Result<(), tail::TailError> {
+    fn read(&mut self, path: &Path, facts: &LogFacts, settings: &WorkerSettings) -> Result<(), tail::TailError> {
         let rules = &settings.rules;
-        let Some(f) = tail::open(path)? else {
+        let LogFacts::Present { dev, ino, size, mtime, .. } = *facts else {
             return Ok(());
+        };
+        // Nothing appended (the common case): no open, no read; the still screen settles.
+        let (new, mtime) = if !self.prime && self.cursor == Some(Cursor { dev, ino, offset: size }) {
+            (self.tracker.settle(rules), mtime)
+        } else {
+            match self.read_delta(path, rules)? {
+                Some(found) => found,
+                None => return Ok(()),
+            }
+        };
+        // New text appeared at some moment up to the last write; until any did, the clock
+        // starts at the mtime the log had when first seen.
+        if new >= u64::from(rules.min_new_chars) || self.last_output.is_none() {
+            self.last_output = Some(self.last_output.map_or(mtime, |t| t.max(mtime)));
+        }
+        Ok(())
+    }
+
+    /// Reads and judges what was appended; the new characters and the file's mtime.
+    fn read_delta(&mut self, path: &Path, rules: &Rules) -> Result<Option<(u64, SystemTime)>, tail::TailError> {
+        let Some(f) = tail::open(path)? else {
+            return Ok(None);
         };
         let plan = tail::plan(self.cursor, f.dev, f.ino, f.size);
         if std::mem::take(&mut self.prime) && plan.start == Start::Continued {
@@ -120,12 +142,7 @@ impl Activity {
         let window = if plan.skipped > 0 { tail::align(&bytes) } else { &bytes[..] };
         let new = if bytes.is_empty() { self.tracker.settle(rules) } else { self.tracker.feed(window, rules) };
         self.cursor = Some(Cursor { dev: f.dev, ino: f.ino, offset: plan.from + bytes.len() as u64 });
-        // New text appeared at some moment up to the last write; until any did, the clock
-        // starts at the mtime the log had when first seen.
-        if new >= u64::from(rules.min_new_chars) || self.last_output.is_none() {
-            self.last_output = Some(self.last_output.map_or(f.mtime, |t| t.max(f.mtime)));
-        }
-        Ok(())
+        Ok(Some((new, f.mtime)))
     }
 }
 
