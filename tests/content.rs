@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
@@ -36,6 +36,22 @@ fn workers(list: &[(&str, &Path, &str)]) -> String {
         .collect()
 }
 
+fn wait_written(log: &Path) {
+    wait_until("fixture output", T, || (std::fs::metadata(log).ok()?.len() > 0).then_some(()));
+}
+
+/// A spinner writing to `w.log`, watched in content mode with short thresholds.
+fn spinning_worker(sb: &Sandbox) -> (Proc, PathBuf, PathBuf) {
+    let log = sb.path("w.log");
+    let spin = Proc::script("spinner.sh", &[], &log);
+    wait_written(&log);
+    let cfg = sb.config(
+        "sweep_interval = \"100ms\"",
+        &format!("[defaults]\nquiet_after = \"1s\"\nstalled_after = \"2s\"\n\n{}", workers(&[("w", &log, "content")])),
+    );
+    (spin, log, cfg)
+}
+
 #[test]
 fn spinners_and_redraws_stall_while_real_lines_stay_alive() {
     let sb = Sandbox::new();
@@ -54,7 +70,7 @@ fn spinners_and_redraws_stall_while_real_lines_stay_alive() {
         Proc::script("redraw.sh", &[], &redraw_m),
     ];
     for log in [&spin_c, &spin_m, &text_c, &redraw_c, &redraw_m] {
-        wait_until("fixture output", T, || (std::fs::metadata(log).ok()?.len() > 0).then_some(()));
+        wait_written(log);
     }
     let cfg = sb.config(
         "sweep_interval = \"200ms\"\nliveness_every = \"1s\"",
@@ -112,13 +128,7 @@ fn spinners_and_redraws_stall_while_real_lines_stay_alive() {
 #[test]
 fn truncation_and_replacement_mid_stream() {
     let sb = Sandbox::new();
-    let log = sb.path("w.log");
-    let _spin = Proc::script("spinner.sh", &[], &log);
-    wait_until("fixture output", T, || (std::fs::metadata(&log).ok()?.len() > 0).then_some(()));
-    let cfg = sb.config(
-        "sweep_interval = \"100ms\"",
-        &format!("[defaults]\nquiet_after = \"1s\"\nstalled_after = \"2s\"\n\n{}", workers(&[("w", &log, "content")])),
-    );
+    let (_spin, log, cfg) = spinning_worker(&sb);
     let _d = Daemon::start(sb.dir.path(), &cfg);
     let restarts = |w: &Value| w["content"]["restarts"].as_u64().unwrap();
 
@@ -211,13 +221,7 @@ fn a_character_split_across_two_reads_is_one_character() {
 #[test]
 fn a_restart_keeps_the_content_clock() {
     let sb = Sandbox::new();
-    let log = sb.path("w.log");
-    let _spin = Proc::script("spinner.sh", &[], &log);
-    wait_until("fixture output", T, || (std::fs::metadata(&log).ok()?.len() > 0).then_some(()));
-    let cfg = sb.config(
-        "sweep_interval = \"100ms\"",
-        &format!("[defaults]\nquiet_after = \"1s\"\nstalled_after = \"2s\"\n\n{}", workers(&[("w", &log, "content")])),
-    );
+    let (_spin, _, cfg) = spinning_worker(&sb);
     let mut d = Daemon::start(sb.dir.path(), &cfg);
     let before = wait_state(&sb, "w", "stalled");
     assert!(d.stop().success());
