@@ -52,6 +52,13 @@ impl Line {
     }
 
     fn put(&mut self, c: char, buf: &mut String, out: &mut dyn FnMut(&str)) {
+        // Most characters extend the line: keep that path short.
+        if self.col == self.cells.len() && self.col < MAX_COLS && !self.redraw_next {
+            self.cells.push(c);
+            self.col += 1;
+            self.dirty = true;
+            return;
+        }
         if self.col >= MAX_COLS {
             self.leave(0, buf, out);
         }
