@@ -155,12 +155,9 @@ impl Rules {
             Some(re) => re.replace_all(line, ""),
             None => line.into(),
         };
-        if noise(&text) {
-            return Kind::Noise;
-        }
         // Letters and digits, word by word: a spinner glyph, a counter that changed width or
-        // a colour-only change does not make a line new.
-        // FNV-1a, inline: a per-character SipHash call costs more than the rest of the judging.
+        // a colour-only change does not make a line new. FNV-1a, inline: a per-character
+        // SipHash call costs more than the rest of the judging.
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         let mut mix = |c: char| h = (h ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3);
         let mut chars = 0u32;
@@ -175,7 +172,13 @@ impl Rules {
                 mix(' ');
             }
         }
-        if seen.insert(h) { Kind::New(chars) } else { Kind::Repeated }
+        if chars == 0 {
+            Kind::Noise
+        } else if seen.insert(h) {
+            Kind::New(chars)
+        } else {
+            Kind::Repeated
+        }
     }
 }
 
