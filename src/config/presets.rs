@@ -71,15 +71,21 @@ impl PresetLibrary {
         })
     }
 
-    /// The embedded presets, overridden and extended by `*.toml` files in `dir`.
+    /// The embedded presets, overridden and extended by `*.toml` files in `dir` (a missing `dir`
+    /// adds nothing).
     pub fn load(dir: Option<&Path>) -> Result<PresetLibrary, ConfigError> {
         let mut lib = PresetLibrary::embedded().clone();
         let Some(dir) = dir else {
             return Ok(lib);
         };
-        let read_err = |source| ConfigError::Read { path: dir.display().to_string(), source };
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .map_err(read_err)?
+        // Like a registry directory, one that does not exist (yet) holds nothing; `config
+        // check` lists the presets in effect and where each came from.
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(lib),
+            Err(source) => return Err(ConfigError::Read { path: dir.display().to_string(), source }),
+        };
+        let mut files: Vec<_> = entries
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
@@ -152,7 +158,8 @@ mod tests {
         std::fs::write(dir.path().join("bad.toml"), "format = 1\nversion = 1\n[redraw]\nstirp = []\n").unwrap();
         let e = PresetLibrary::load(Some(dir.path())).unwrap_err().to_string();
         assert!(e.contains("bad.toml:4:1") && e.contains("stirp"), "{e}");
-        assert!(PresetLibrary::load(Some(&dir.path().join("nope"))).is_err());
+        assert_eq!(PresetLibrary::load(Some(&dir.path().join("nope"))).unwrap().names(), "none, spinners");
+        assert!(PresetLibrary::load(Some(&dir.path().join("mine.toml"))).is_err(), "not a directory");
     }
 
     #[test]
