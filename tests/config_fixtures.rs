@@ -70,6 +70,8 @@ fn valid_fixtures_load() {
             assert_eq!(g.settings.activity, Activity::Content);
             assert_eq!((g.settings.min_new_chars, g.settings.repipe), (20, true));
             assert_eq!(g.settings.ignore, vec!["^Compiling ".to_string(), "^\\s*$".to_string()]);
+            assert_eq!((g.settings.ignore_preset.as_str(), g.settings.rules.preset.name.as_str()), ("none", "none"));
+            assert_eq!(g.settings.rules.ignore_src, g.settings.ignore, "compiled from the same list");
         }),
         ("discover_every_kind.toml", |c| {
             assert!(matches!(&c.discover[0], DiscoverSpec::Glob(g) if g.id == "cistern-{stem}" && g.pidfile.is_some()));
@@ -141,6 +143,9 @@ const INVALID: &[(&str, &str, &str, &str)] = &[
     ("bad_listen.toml", "2:10", "daemon.listen", "is not an ADDRESS:PORT"),
     ("not_toml.toml", "1:6", "(document)", "expected `=`"),
     ("duplicate_key.toml", "3:1", "defaults.quiet_after", "duplicate key"),
+    ("bad_ignore_regex.toml", "6:3", "defaults.ignore", "invalid regex \"([a-z]\""),
+    ("unknown_ignore_preset.toml", "6:17", "worker.ignore_preset", "unknown preset \"claud\" (available: none, spinners)"),
+    ("zero_min_new_chars.toml", "4:17", "discover.min_new_chars", "must be at least 1"),
 ];
 
 #[test]
