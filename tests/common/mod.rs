@@ -279,9 +279,12 @@ pub fn children(ppid: i32) -> Vec<i32> {
         .collect()
 }
 
-/// A PID that named a process a moment ago and now names none.
+/// A PID that names no process and never will: one above `pid_max`. A PID freed by a kill
+/// is not enough here: `reuse_pid` in a parallel test rewinds the kernel's PID counter, and
+/// the next processes of the machine may then take recently freed numbers.
 pub fn dead_pid() -> i32 {
-    Proc::sleep().kill()
+    let max = std::fs::read_to_string("/proc/sys/kernel/pid_max").ok().and_then(|s| s.trim().parse::<i32>().ok());
+    max.unwrap_or(4_194_304) + 1
 }
 
 /// Whether `reuse_pid` can work here: writing `ns_last_pid` needs root.
@@ -302,8 +305,14 @@ pub fn reuse_pid(pid: i32) -> Option<Proc> {
         if Path::new(&format!("/proc/{pid}")).exists() {
             return None;
         }
+        // Put the counter back afterwards, so the rest of the machine does not go on to
+        // recycle the numbers just below it (other tests may hold a recently freed PID).
+        let last = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid").ok();
         std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).ok()?;
         let p = Proc::sleep();
+        if let Some(last) = last.filter(|l| l.trim().parse::<i32>().is_ok_and(|l| l > pid)) {
+            let _ = std::fs::write("/proc/sys/kernel/ns_last_pid", last.trim());
+        }
         (p.pid() == pid).then_some(p)
     }))
 }
