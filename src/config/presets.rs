@@ -3,7 +3,7 @@
 //! validated like config, with errors naming the file, line and key.
 
 use super::load::{ConfigError, Doc};
-use crate::content::{PatternError, Preset};
+use crate::content::{AgentPatterns, PatternError, Preset};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,6 +15,10 @@ pub const FORMAT: u32 = 1;
 
 /// Presets compiled into the binary: (name, file text).
 pub const EMBEDDED: &[(&str, &str)] = &[
+    ("aider", include_str!("../../config/presets/aider.toml")),
+    ("claude", include_str!("../../config/presets/claude.toml")),
+    ("codex", include_str!("../../config/presets/codex.toml")),
+    ("gemini", include_str!("../../config/presets/gemini.toml")),
     ("none", include_str!("../../config/presets/none.toml")),
     ("spinners", include_str!("../../config/presets/spinners.toml")),
 ];
@@ -27,8 +31,16 @@ struct RawPreset {
     #[serde(default)]
     #[allow(dead_code)]
     description: String,
+    /// Another preset whose patterns come first (one level: that one may not extend).
+    extends: Option<Spanned<String>>,
     #[serde(default)]
     redraw: RawRedraw,
+    #[serde(default)]
+    busy: RawLines,
+    #[serde(default)]
+    awaiting_input: RawLines,
+    #[serde(default)]
+    idle: RawLines,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -36,6 +48,25 @@ struct RawPreset {
 struct RawRedraw {
     strip: Vec<Spanned<String>>,
     lines: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLines {
+    lines: Vec<Spanned<String>>,
+}
+
+impl RawPreset {
+    /// Each pattern list by the name errors use.
+    fn lists(&self) -> [(&'static str, &[Spanned<String>]); 5] {
+        [
+            ("redraw.strip", &self.redraw.strip),
+            ("redraw.lines", &self.redraw.lines),
+            ("busy.lines", &self.busy.lines),
+            ("awaiting_input.lines", &self.awaiting_input.lines),
+            ("idle.lines", &self.idle.lines),
+        ]
+    }
 }
 
 /// Every preset a config can name.
@@ -61,52 +92,123 @@ impl PresetLibrary {
     pub fn embedded() -> &'static PresetLibrary {
         static LIB: OnceLock<PresetLibrary> = OnceLock::new();
         LIB.get_or_init(|| {
-            let mut lib = PresetLibrary::default();
-            for (name, text) in EMBEDDED {
-                let label = format!("(embedded preset {name})");
-                let p = parse(&Doc { path: &label, text }, name, "embedded").expect("embedded presets are valid");
-                lib.presets.insert(name.to_string(), Arc::new(p));
-            }
-            lib
+            let files = EMBEDDED.iter().map(|(name, text)| (name.to_string(), Source::embedded(name, text))).collect();
+            build(&files).expect("embedded presets are valid")
         })
     }
 
     /// The embedded presets, overridden and extended by `*.toml` files in `dir` (a missing `dir`
     /// adds nothing).
     pub fn load(dir: Option<&Path>) -> Result<PresetLibrary, ConfigError> {
-        let mut lib = PresetLibrary::embedded().clone();
         let Some(dir) = dir else {
-            return Ok(lib);
+            return Ok(PresetLibrary::embedded().clone());
         };
+        let mut files: BTreeMap<String, Source> =
+            EMBEDDED.iter().map(|(name, text)| (name.to_string(), Source::embedded(name, text))).collect();
         // Like a registry directory, one that does not exist (yet) holds nothing; `config
         // check` lists the presets in effect and where each came from.
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(lib),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(PresetLibrary::embedded().clone()),
             Err(source) => return Err(ConfigError::Read { path: dir.display().to_string(), source }),
         };
-        let mut files: Vec<_> = entries
+        let mut paths: Vec<_> = entries
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
             .collect();
-        files.sort();
-        for path in files {
+        paths.sort();
+        for path in paths {
             let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             let text = std::fs::read_to_string(&path)
                 .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
             let label = path.display().to_string();
-            let doc = Doc { path: &label, text: &text };
             if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                let doc = Doc { path: &label, text: &text };
                 return Err(doc.error(0..0, "(file name)", "preset names use only A-Z a-z 0-9 _ -"));
             }
-            lib.presets.insert(name.clone(), Arc::new(parse(&doc, &name, &label)?));
+            files.insert(name, Source { label: label.clone(), text, origin: label });
         }
-        Ok(lib)
+        build(&files)
     }
 }
 
-fn parse(doc: &Doc, name: &str, origin: &str) -> Result<Preset, ConfigError> {
+/// One preset file's text and where it came from.
+struct Source {
+    /// What errors name: the file, or "(embedded preset NAME)".
+    label: String,
+    text: String,
+    /// "embedded" or the file.
+    origin: String,
+}
+
+impl Source {
+    fn embedded(name: &str, text: &str) -> Source {
+        Source { label: format!("(embedded preset {name})"), text: text.to_string(), origin: "embedded".into() }
+    }
+
+    fn doc(&self) -> Doc<'_> {
+        Doc { path: &self.label, text: &self.text }
+    }
+}
+
+/// Compiles every preset; one that `extends` another gets that one's patterns first, so an
+/// override of `spinners` reaches the agent presets built on it.
+fn build(files: &BTreeMap<String, Source>) -> Result<PresetLibrary, ConfigError> {
+    let raws = files
+        .iter()
+        .map(|(name, src)| Ok((name.as_str(), parse(&src.doc())?)))
+        .collect::<Result<BTreeMap<&str, RawPreset>, ConfigError>>()?;
+    let mut lib = PresetLibrary::default();
+    for (name, raw) in &raws {
+        let doc = files[*name].doc();
+        let base = match &raw.extends {
+            None => None,
+            Some(b) => match raws.get(b.get_ref().as_str()) {
+                Some(base) if base.extends.is_none() => Some(base),
+                Some(_) => {
+                    return Err(doc.error(
+                        b.span(),
+                        "extends",
+                        format!("{:?} extends another preset itself", b.get_ref()),
+                    ));
+                }
+                None => {
+                    let names = raws.keys().copied().collect::<Vec<_>>().join(", ");
+                    return Err(doc.error(
+                        b.span(),
+                        "extends",
+                        format!("unknown preset {:?} (available: {names})", b.get_ref()),
+                    ));
+                }
+            },
+        };
+        let lists = raw.lists();
+        let merged: Vec<Vec<String>> = lists
+            .iter()
+            .enumerate()
+            .map(|(i, (_, own))| {
+                let inherited = base.map_or(&[][..], |b| b.lists()[i].1);
+                inherited.iter().chain(own.iter()).map(|s| s.get_ref().clone()).collect()
+            })
+            .collect();
+        let [strip, lines, busy, awaiting_input, idle] = <[Vec<String>; 5]>::try_from(merged).expect("five lists");
+        let agent = AgentPatterns { busy, awaiting_input, idle };
+        let preset =
+            Preset::new(name, raw.version, &files[*name].origin, strip, lines, agent).map_err(|e: PatternError| {
+                // Inherited patterns compiled with their own preset; the fault is in this file.
+                let (i, own) =
+                    lists.iter().enumerate().find(|(_, (l, _))| *l == e.list).map_or((0, &[][..]), |(i, l)| (i, l.1));
+                let skip = base.map_or(0, |b| b.lists()[i].1.len());
+                let span = e.index.checked_sub(skip).and_then(|k| own.get(k)).map_or(0..0, |s| s.span());
+                doc.error(span, e.list, format!("invalid regex {:?}: {}", e.pattern, e.message))
+            })?;
+        lib.presets.insert(name.to_string(), Arc::new(preset));
+    }
+    Ok(lib)
+}
+
+fn parse(doc: &Doc) -> Result<RawPreset, ConfigError> {
     let raw: RawPreset = toml::from_str(doc.text).map_err(|e| doc.toml_error(e))?;
     if *raw.format.get_ref() != FORMAT {
         return Err(doc.error(
@@ -115,14 +217,7 @@ fn parse(doc: &Doc, name: &str, origin: &str) -> Result<Preset, ConfigError> {
             format!("preset format {} is not {FORMAT} (written for another pulsewatch version)", raw.format.get_ref()),
         ));
     }
-    let texts = |v: &[Spanned<String>]| v.iter().map(|s| s.get_ref().clone()).collect::<Vec<_>>();
-    Preset::new(name, raw.version, origin, texts(&raw.redraw.strip), texts(&raw.redraw.lines)).map_err(
-        |e: PatternError| {
-            let list = if e.list == "redraw.strip" { &raw.redraw.strip } else { &raw.redraw.lines };
-            let span = list.get(e.index).map_or(0..0, |s| s.span());
-            doc.error(span, e.list, format!("invalid regex {:?}: {}", e.pattern, e.message))
-        },
-    )
+    Ok(raw)
 }
 
 #[cfg(test)]
@@ -132,8 +227,8 @@ mod tests {
     #[test]
     fn embedded_presets_load() {
         let lib = PresetLibrary::embedded();
-        assert_eq!(lib.names(), "none, spinners");
-        assert_eq!(lib.get("spinners").unwrap().version, 1);
+        assert_eq!(lib.names(), "aider, claude, codex, gemini, none, spinners");
+        assert_eq!(lib.get("spinners").unwrap().version, 2);
     }
 
     #[test]
@@ -143,7 +238,7 @@ mod tests {
         std::fs::write(dir.path().join("mine.toml"), "format = 1\nversion = 1\n[redraw]\nlines = ['^x']\n").unwrap();
         let lib = PresetLibrary::load(Some(dir.path())).unwrap();
         assert_eq!(lib.get("spinners").unwrap().version, 7);
-        assert_eq!(lib.names(), "mine, none, spinners");
+        assert_eq!(lib.names(), "aider, claude, codex, gemini, mine, none, spinners");
 
         std::fs::write(
             dir.path().join("bad.toml"),
@@ -158,7 +253,10 @@ mod tests {
         std::fs::write(dir.path().join("bad.toml"), "format = 1\nversion = 1\n[redraw]\nstirp = []\n").unwrap();
         let e = PresetLibrary::load(Some(dir.path())).unwrap_err().to_string();
         assert!(e.contains("bad.toml:4:1") && e.contains("stirp"), "{e}");
-        assert_eq!(PresetLibrary::load(Some(&dir.path().join("nope"))).unwrap().names(), "none, spinners");
+        assert_eq!(
+            PresetLibrary::load(Some(&dir.path().join("nope"))).unwrap().names(),
+            "aider, claude, codex, gemini, none, spinners"
+        );
         assert!(PresetLibrary::load(Some(&dir.path().join("mine.toml"))).is_err(), "not a directory");
     }
 
@@ -170,7 +268,7 @@ mod tests {
             ("[defaults]\nignore = [\n  '^ok',\n  '([a-z]',\n]\n",
              "x.toml:4:3: `defaults.ignore`: invalid regex \"([a-z]\""),
             ("[[worker]]\nid = \"w\"\nlog = \"/l\"\nignore_preset = \"claud\"\n",
-             "x.toml:4:17: `worker.ignore_preset`: unknown preset \"claud\" (available: none, spinners)"),
+             "x.toml:4:17: `worker.ignore_preset`: unknown preset \"claud\" (available: aider, claude, codex, gemini, none, spinners)"),
             ("[[discover]]\nlogs = \"/l/*.log\"\nmin_new_chars = 0\n",
              "x.toml:3:17: `discover.min_new_chars`: must be at least 1"),
             ("[defaults]\nactivity = \"contnet\"\n", "x.toml:2:12: `defaults.activity`: unknown activity"),

@@ -2,10 +2,12 @@
 //! characters of meaningful new text comes out. Spinners, counters and redraws are not
 //! progress. The text itself stays in memory (the live region); only counts leave.
 
+pub mod agent;
 pub mod rules;
 pub mod screen;
 
-pub use rules::{Kind, PatternError, Preset, Rules, Seen};
+pub use agent::{Hold, Look, Prompt};
+pub use rules::{AgentPatterns, Kind, PatternError, Preset, Rules, Seen};
 pub use screen::Screen;
 
 use serde::{Deserialize, Serialize};

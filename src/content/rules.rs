@@ -6,7 +6,8 @@ use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
-/// A compiled preset: the `[redraw]` patterns of one preset file.
+/// A compiled preset: the `[redraw]` patterns of one preset file, and for an agent preset
+/// the `[busy]`, `[awaiting_input]` and `[idle]` patterns the live region is matched against.
 pub struct Preset {
     pub name: String,
     pub version: u32,
@@ -16,6 +17,18 @@ pub struct Preset {
     lines_src: Vec<String>,
     strip: Option<Regex>,
     lines: Option<RegexSet>,
+    agent_src: [Vec<String>; 3],
+    pub(super) busy: Option<RegexSet>,
+    pub(super) awaiting: Option<RegexSet>,
+    pub(super) idle: Option<RegexSet>,
+}
+
+/// The agent patterns of a preset file: `[busy]`, `[awaiting_input]` and `[idle]` `lines`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentPatterns {
+    pub busy: Vec<String>,
+    pub awaiting_input: Vec<String>,
+    pub idle: Vec<String>,
 }
 
 /// A pattern that does not compile: which list, its index there, and why.
@@ -59,6 +72,7 @@ impl Preset {
         origin: &str,
         strip: Vec<String>,
         lines: Vec<String>,
+        agent: AgentPatterns,
     ) -> Result<Preset, PatternError> {
         check("redraw.strip", &strip)?;
         // One alternation, so a line is scanned once however many fragments the preset has.
@@ -81,6 +95,10 @@ impl Preset {
             strip: strip_re,
             strip_src: strip,
             lines_src: lines,
+            busy: set("busy.lines", &agent.busy)?,
+            awaiting: set("awaiting_input.lines", &agent.awaiting_input)?,
+            idle: set("idle.lines", &agent.idle)?,
+            agent_src: [agent.busy, agent.awaiting_input, agent.idle],
         })
     }
 }
@@ -93,7 +111,8 @@ impl fmt::Debug for Preset {
 
 impl PartialEq for Preset {
     fn eq(&self, o: &Preset) -> bool {
-        (&self.name, self.version, &self.strip_src, &self.lines_src) == (&o.name, o.version, &o.strip_src, &o.lines_src)
+        (&self.name, self.version, &self.strip_src, &self.lines_src, &self.agent_src)
+            == (&o.name, o.version, &o.strip_src, &o.lines_src, &o.agent_src)
     }
 }
 
