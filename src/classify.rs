@@ -1,6 +1,7 @@
 //! Classification, pure: the contract's six rules as a function of an observation, the
 //! thresholds and `now`.
 
+use crate::content::Prompt;
 use crate::identity::ProcessObs;
 use crate::model::{Reason, State, Thresholds};
 use std::time::{Duration, SystemTime};
@@ -46,6 +47,50 @@ pub fn classify(obs: &Observation, th: &Thresholds, now: SystemTime) -> Verdict 
         Some(_) if idle_for < th.stalled_after => v(State::Quiet, Reason::NoOutput),
         Some(_) => v(State::Stalled, Reason::NoOutput),
     }
+}
+
+/// What content mode and tmux add to a verdict: which prompt is showing (after hysteresis)
+/// and whether the pane's pipe is broken.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refinement {
+    pub prompt: Prompt,
+    pub pipe_broken: bool,
+}
+
+/// Refines a verdict of the six rules. The state rules decide the state, with one exception
+/// the contract grants: an input prompt that has shown while output was still for
+/// `input_after` makes an `alive` worker `quiet` (independent of `quiet_after`). Then:
+/// - `awaiting_input`: an input prompt shows and output has been still for `input_after`;
+/// - `idle_prompt`: the idle prompt shows and the worker is quiet or stalled;
+/// - `pipe_broken` (wins over both): the log is no longer fed, so it says nothing.
+///
+/// Orphaned workers and those without a log (`starting`, `no_log`) keep their verdict.
+pub fn refine(v: Verdict, r: Refinement, input_after: Duration) -> Verdict {
+    if v.state == State::Orphaned || matches!(v.reason, Reason::Starting | Reason::NoLog) {
+        return v;
+    }
+    if r.pipe_broken {
+        return Verdict { reason: Reason::PipeBroken, ..v };
+    }
+    match r.prompt {
+        Prompt::Input if v.idle_for >= input_after => {
+            Verdict { state: v.state.max(State::Quiet), reason: Reason::AwaitingInput, ..v }
+        }
+        Prompt::Idle if v.state != State::Alive => Verdict { reason: Reason::IdlePrompt, ..v },
+        _ => v,
+    }
+}
+
+/// How far a tmux window's last activity may run ahead of its log's mtime before the pipe
+/// counts as broken: tmux reports activity in whole seconds, and a pipe writes a little late.
+pub const PIPE_SLACK: Duration = Duration::from_secs(5);
+
+/// Is the `pipe-pane` feeding a log broken? `piped`: tmux's `pane_pipe`; `activity`: the
+/// window's `window_activity` (only when the pane is alone in its window, so it is this
+/// pane's); `last_write`: the log's mtime. Broken: no pipe, or the pane showed output well
+/// after the log last grew.
+pub fn pipe_broken(piped: bool, activity: Option<SystemTime>, last_write: Option<SystemTime>) -> bool {
+    !piped || matches!((activity, last_write), (Some(a), Some(w)) if a > w + PIPE_SLACK)
 }
 
 /// The next instant at which the verdict would change if nothing were written and the
@@ -119,6 +164,52 @@ mod tests {
             assert_eq!((v.state, v.reason), (state, reason), "{name}");
             assert_eq!(v.idle_for, Duration::from_secs(idle), "{name}: idle");
             assert_eq!(v.clock_skew, skew, "{name}: skew");
+        }
+    }
+
+    #[test]
+    fn refinements() {
+        let v = |state, reason, idle| Verdict { state, reason, idle_for: Duration::from_secs(idle), clock_skew: false };
+        let (none, input, idle) = (Prompt::None, Prompt::Input, Prompt::Idle);
+        let after = Duration::from_secs(10);
+        // (name, verdict, prompt, pipe_broken, state, reason)
+        #[rustfmt::skip]
+        let cases: Vec<(&str, Verdict, Prompt, bool, State, Reason)> = vec![
+            ("nothing showing", v(Alive, Output, 30), none, false, Alive, Output),
+            ("prompt, output still under input_after", v(Alive, Output, 9), input, false, Alive, Output),
+            ("prompt at input_after: quiet before quiet_after", v(Alive, Output, 10), input, false, Quiet, AwaitingInput),
+            ("prompt while quiet", v(Quiet, NoOutput, 200), input, false, Quiet, AwaitingInput),
+            ("prompt past stalled_after", v(Stalled, NoOutput, 1000), input, false, Stalled, AwaitingInput),
+            ("idle prompt while alive: just output", v(Alive, Output, 30), idle, false, Alive, Output),
+            ("idle prompt while quiet", v(Quiet, NoOutput, 200), idle, false, Quiet, IdlePrompt),
+            ("idle prompt while stalled", v(Stalled, NoOutput, 1000), idle, false, Stalled, IdlePrompt),
+            ("pipe broken wins", v(Quiet, NoOutput, 200), input, true, Quiet, PipeBroken),
+            ("pipe broken while alive", v(Alive, Output, 1), none, true, Alive, PipeBroken),
+            ("orphaned stays", v(Orphaned, PaneGone, 200), input, true, Orphaned, PaneGone),
+            ("no log stays", v(Stalled, NoLog, 200), input, true, Stalled, NoLog),
+            ("starting stays", v(Alive, Starting, 20), input, false, Alive, Starting),
+        ];
+        for (name, verdict, prompt, pipe_broken, state, reason) in cases {
+            let got = refine(verdict, Refinement { prompt, pipe_broken }, after);
+            assert_eq!((got.state, got.reason), (state, reason), "{name}");
+            assert_eq!(got.idle_for, verdict.idle_for, "{name}: idle");
+        }
+    }
+
+    #[test]
+    fn broken_pipes() {
+        // (piped, window_activity, log mtime, broken)
+        let cases = [
+            (false, None, Some(0), true),
+            (true, None, Some(0), false),
+            (true, Some(100), Some(96), false),
+            (true, Some(100), Some(95), false),
+            (true, Some(101), Some(95), true),
+            (true, Some(100), None, false),
+            (true, Some(50), Some(100), false),
+        ];
+        for (piped, act, write, want) in cases {
+            assert_eq!(pipe_broken(piped, act.map(at), write.map(at)), want, "{piped} {act:?} {write:?}");
         }
     }
 

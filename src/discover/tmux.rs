@@ -80,6 +80,8 @@ mod tests {
             piped,
             active: true,
             window_active: true,
+            window_activity: None,
+            window_panes: 1,
         }
     }
 

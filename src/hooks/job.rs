@@ -15,6 +15,8 @@ pub enum Trigger {
     Transition,
     Repeat,
     FlapEnd,
+    /// A `reason_changed` event matched a `STATE/REASON` pattern.
+    ReasonChanged,
 }
 
 impl Trigger {
@@ -23,6 +25,7 @@ impl Trigger {
             Trigger::Transition => "transition",
             Trigger::Repeat => "repeat",
             Trigger::FlapEnd => "flap_end",
+            Trigger::ReasonChanged => "reason_changed",
         }
     }
 }

@@ -160,6 +160,11 @@ impl Planner {
                     let Some(c) = &now else { continue };
                     (None, *state, *reason, (secs(c.idle_for), c.pid, c.log.as_str()))
                 }
+                EventKind::ReasonChanged { state, to_reason, .. } => {
+                    let Some(c) = &now else { continue };
+                    self.reason_changed(s, (worker, labels, flaps), (*state, *to_reason), hooks, c, &mut out);
+                    continue;
+                }
                 EventKind::FlappingStarted { .. } => {
                     flapping.insert(worker, true);
                     self.marks.entry(worker.to_string()).or_default().flapping = true;
@@ -207,6 +212,49 @@ impl Planner {
             }
         }
         out
+    }
+
+    /// A new reason in the same state: runs for the hooks with a matching `STATE/REASON`
+    /// pattern only (a plain state pattern was told when the state was entered). It neither
+    /// supersedes the transition's runs nor ends its reminders: the state did not change.
+    fn reason_changed(
+        &mut self,
+        s: &Stamped,
+        (worker, labels, flaps): (&str, &BTreeMap<String, String>, bool),
+        (state, reason): (State, Reason),
+        hooks: &[HookSpec],
+        c: &WorkerCtx,
+        out: &mut Planned,
+    ) {
+        let f = Facts {
+            trigger: Trigger::ReasonChanged,
+            worker,
+            prev: Some(state),
+            state,
+            reason,
+            idle_for_s: secs(c.idle_for),
+            pid: c.pid,
+            log: &c.log,
+            seq: s.seq,
+            ts: s.ts,
+            labels,
+        };
+        let matching = |h: &&HookSpec| {
+            h.matches_worker(worker)
+                && h.on
+                    .iter()
+                    .any(|p| matches!(p, OnPattern::StateReason { .. }) && p.matches(Some(state), state, reason))
+        };
+        for h in hooks.iter().filter(matching) {
+            let job = self.job(&h.name, &f, &s.line);
+            if flaps {
+                let skip = Outcome::Skipped(Skip::Flapping);
+                out.skipped.push(Report { job, outcome: skip, duration: Duration::ZERO, next: Next::Done });
+                continue;
+            }
+            self.add(&job);
+            out.jobs.push(job);
+        }
     }
 
     /// The end of a flapping episode: one run per hook whose `on` matches the present state.

@@ -133,6 +133,46 @@ fn first_state_and_flap_end_environment() {
 }
 
 #[test]
+fn reason_changes_run_state_reason_hooks_only() {
+    let hooks = vec![
+        hook("page", &["stalled"], None),
+        hook("all", &["*"], None),
+        hook("needs-you", &["*/awaiting_input"], None),
+        hook("quiet-input", &["quiet/awaiting_input"], None),
+        hook("idle", &["*/idle_prompt"], None),
+    ];
+    let rc = |seq, state, from_reason, to_reason| ev(seq, EventKind::ReasonChanged { state, from_reason, to_reason });
+    // (batch, worker after it (state, flapping), runs planned, runs skipped)
+    #[rustfmt::skip]
+    let cases: Vec<(Vec<Stamped>, (State, bool), Vec<&str>, Vec<&str>)> = vec![
+        (vec![rc(1, Quiet, NoOutput, AwaitingInput)], (Quiet, false),
+            vec!["needs-you@1/reason_changed", "quiet-input@1/reason_changed"], vec![]),
+        (vec![rc(2, Stalled, NoOutput, AwaitingInput)], (Stalled, false), vec!["needs-you@2/reason_changed"], vec![]),
+        (vec![rc(3, Stalled, AwaitingInput, NoOutput)], (Stalled, false), vec![], vec![]),
+        (vec![rc(4, Quiet, NoOutput, IdlePrompt)], (Quiet, true), vec![], vec!["idle@4"]),
+    ];
+    let mut p = Planner::default();
+    let pending = p.plan(&[tr(0, Quiet, Stalled)], &hooks, &ctx(Stalled, false)).jobs;
+    for (i, (batch, (state, flapping), want, want_skipped)) in cases.into_iter().enumerate() {
+        let out = p.plan(&batch, &hooks, &ctx(state, flapping));
+        let got: Vec<String> =
+            out.jobs.iter().map(|j| format!("{}@{}/{}", j.hook, j.seq, j.trigger.as_str())).collect();
+        assert_eq!(got, want, "case {i}");
+        let skipped: Vec<String> = out.skipped.iter().map(|r| format!("{}@{}", r.job.hook, r.job.seq)).collect();
+        assert_eq!(skipped, want_skipped, "case {i}");
+        for j in &out.jobs {
+            assert_eq!(
+                (env(j, "EVENT"), env(j, "STATE"), env(j, "PREV_STATE")),
+                ("reason_changed", state.as_str(), state.as_str())
+            );
+            assert_eq!(env(j, "REASON"), "awaiting_input");
+        }
+    }
+    // The transition's own runs are not superseded by a reason change.
+    assert!(pending.iter().all(|j| start_check(j, p.marks["w"]).is_none()));
+}
+
+#[test]
 fn start_checks() {
     let mut p = Planner::default();
     let job = p.plan(&[tr(5, Quiet, Stalled)], &hooks(), &ctx(Stalled, false)).jobs.remove(0);

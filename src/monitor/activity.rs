@@ -3,7 +3,7 @@
 //! appended since the last look are read and judged here.
 
 use crate::config::{Activity as Mode, WorkerSettings};
-use crate::content::{Counts, Rules, Tracker};
+use crate::content::{Counts, Hold, Prompt, Rules, Tracker, agent};
 use crate::probe::LogFacts;
 use crate::probe::tail::{self, Cursor, Start};
 use serde::{Deserialize, Serialize};
@@ -29,6 +29,8 @@ pub struct Activity {
     /// Restored from saved state: the bytes before the cursor are read once, uncounted, to
     /// remember which lines were already on screen.
     prime: bool,
+    /// Prompt hysteresis (content mode).
+    hold: Hold,
 }
 
 /// One look's result.
@@ -63,6 +65,15 @@ impl Activity {
     /// The live region of the terminal (content mode), for prompt detection.
     pub fn live_region(&self) -> Vec<String> {
         self.tracker.live_region()
+    }
+
+    /// The prompt showing in the live region, once it held (content mode; else none).
+    pub fn prompt(&mut self, settings: &WorkerSettings, now: SystemTime) -> Prompt {
+        if settings.activity != Mode::Content || self.cursor.is_none() {
+            return Prompt::None;
+        }
+        let look = agent::scan(&self.tracker.live_region(), &settings.rules.preset);
+        self.hold.observe(look, now)
     }
 
     /// Reads what the log says now. `facts` is this look's `stat` of the log.

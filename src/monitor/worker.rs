@@ -1,10 +1,11 @@
 //! One watched worker: probing it, judging it, and turning changes into events.
 
 use super::activity::{Activity, Clocks};
-use crate::classify::{Observation, Verdict, classify, idle_since};
-use crate::config::WorkerSpec;
+use crate::classify::{Observation, Refinement, Verdict, classify, idle_since, pipe_broken, refine};
+use crate::config::{ProcessSpec, WorkerSpec};
 use crate::event::{Event, EventKind};
 use crate::identity::{Identity, ProcessObs, judge};
+use crate::model::{Reason, Source};
 use crate::probe::{self, LogFacts, Panes};
 use crate::state::persist::SavedWorker;
 use crate::state::{Change, Tracker};
@@ -39,6 +40,7 @@ pub struct Worker {
     pub activity: Activity,
     liveness_at: SystemTime,
     liveness_size: u64,
+    repiped_at: Option<SystemTime>,
 }
 
 /// Probes a worker's log (reading what was appended, in content mode) and process, and
@@ -62,9 +64,39 @@ pub fn look(
         .filter(|i| Some(i.pid) == process.pid())
         .map_or(first_seen, |i| probe::start_time(i.start_ticks));
     let obs = Observation { process, last_output, reference };
-    let verdict = classify(&obs, &spec.settings.thresholds, now);
+    let refinement = Refinement {
+        prompt: activity.prompt(&spec.settings, now),
+        pipe_broken: pipe_is_broken(spec, last_write, panes),
+    };
+    let verdict = refine(classify(&obs, &spec.settings.thresholds, now), refinement, spec.settings.input_after);
     (View { verdict, log, process, last_write, last_output, error, looked_at: now }, identity)
 }
+
+/// For a tmux worker whose log `pipe-pane` feeds (attach recorded the pipe, or discovery
+/// found the pane piped): is that pipe broken now? (`classify::pipe_broken`).
+fn pipe_is_broken(spec: &WorkerSpec, last_write: Option<SystemTime>, panes: &mut Panes) -> bool {
+    let ProcessSpec::Tmux { target, server, pipe, .. } = &spec.process else {
+        return false;
+    };
+    if pipe.is_none() && spec.source != Source::Tmux {
+        return false;
+    }
+    let Ok(Some(p)) = panes.find(server, target) else {
+        return false;
+    };
+    let activity = p
+        .window_activity
+        .filter(|_| p.window_panes == 1)
+        .and_then(|s| u64::try_from(s).ok())
+        .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s));
+    // A pane discovery listed unpiped (`only_piped = false`) was never fed: only its
+    // activity can tell.
+    p.alive() && pipe_broken(p.piped || pipe.is_none(), activity, last_write)
+}
+
+/// At most one `repipe` per worker this often, so a pipe that dies again at once is not
+/// restarted in a loop.
+const REPIPE_EVERY: Duration = Duration::from_secs(30);
 
 impl Worker {
     /// A worker seen for the first time (or restored from saved state when `saved` is set).
@@ -85,8 +117,17 @@ impl Worker {
         let restored = tracker.is_some();
         let tracker = tracker.unwrap_or_else(|| Tracker::new(&view.verdict, now));
         let size = view.log.size().unwrap_or(0);
-        let mut w =
-            Worker { spec, tracker, identity, first_seen, view, activity, liveness_at: now, liveness_size: size };
+        let mut w = Worker {
+            spec,
+            tracker,
+            identity,
+            first_seen,
+            view,
+            activity,
+            liveness_at: now,
+            liveness_size: size,
+            repiped_at: None,
+        };
         let events = if restored {
             let v = w.view.verdict;
             w.apply(v, now)
@@ -119,6 +160,7 @@ impl Worker {
         let verdict = view.verdict;
         self.view = view;
         let mut events = self.apply(verdict, now);
+        events.extend(self.repipe(now));
         // Liveness below is a report, not a change of state: it does not make state dirty.
         dirty |= !events.is_empty();
         if let Some(every) = liveness_every {
@@ -127,6 +169,29 @@ impl Worker {
             }
         }
         (events, dirty)
+    }
+
+    /// `repipe = true`: re-runs the `pipe-pane` command `attach` recorded for a broken pipe.
+    /// The command is the registry entry's `tmux_pipe`, never anything read from the log.
+    fn repipe(&mut self, now: SystemTime) -> Option<Event> {
+        let ProcessSpec::Tmux { target, server, pipe: Some(cmd), .. } = &self.spec.process else {
+            return None;
+        };
+        let due = self.repiped_at.is_none_or(|t| now.duration_since(t).unwrap_or_default() >= REPIPE_EVERY);
+        if !self.spec.settings.repipe || self.view.verdict.reason != Reason::PipeBroken || !due {
+            return None;
+        }
+        self.repiped_at = Some(now);
+        match crate::probe::tmux::repipe(server, target, cmd) {
+            Ok(()) => {
+                tracing::info!(worker = %self.spec.id, "re-ran the pipe-pane command of pane {target}");
+                Some(Event::worker(&self.spec.id, EventKind::Repiped {}))
+            }
+            Err(e) => {
+                tracing::warn!(worker = %self.spec.id, "repipe of pane {target} failed: {e}");
+                None
+            }
+        }
     }
 
     fn apply(&mut self, v: Verdict, now: SystemTime) -> Vec<Event> {

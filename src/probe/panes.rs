@@ -75,6 +75,8 @@ mod tests {
             piped: false,
             active,
             window_active: wactive,
+            window_activity: None,
+            window_panes: 1,
         }
     }
 

@@ -60,6 +60,10 @@ pub struct Pane {
     pub piped: bool,
     pub active: bool,
     pub window_active: bool,
+    /// `window_activity`: when the window last showed output (Unix seconds).
+    pub window_activity: Option<i64>,
+    /// `window_panes`: with more than one, `window_activity` may be another pane's.
+    pub window_panes: u32,
 }
 
 impl Pane {
@@ -71,12 +75,13 @@ impl Pane {
 /// Tab-separated; tmux escapes tabs in session and window names, and the two free-text
 /// fields come last so nothing else can be shifted by them.
 pub const PANE_FORMAT: &str = "#{pane_id}\t#{pane_pid}\t#{pane_dead}\t#{pane_pipe}\t#{window_index}\t#{pane_index}\t\
-#{pane_active}\t#{window_active}\t#{window_name}\t#{session_name}";
+#{pane_active}\t#{window_active}\t#{window_activity}\t#{window_panes}\t#{window_name}\t#{session_name}";
 
 /// Parses one line printed with `PANE_FORMAT`.
 pub fn parse_pane(line: &str) -> Option<Pane> {
-    let f: Vec<&str> = line.splitn(10, '\t').collect();
-    let [pane_id, pid, dead, piped, window, pane, active, window_active, window_name, session] = f[..] else {
+    let f: Vec<&str> = line.splitn(12, '\t').collect();
+    let [pane_id, pid, dead, piped, window, pane, active, window_active, activity, panes, window_name, session] = f[..]
+    else {
         return None;
     };
     if !pane_id.starts_with('%') {
@@ -93,6 +98,8 @@ pub fn parse_pane(line: &str) -> Option<Pane> {
         piped: piped == "1",
         active: active == "1",
         window_active: window_active == "1",
+        window_activity: activity.parse().ok(),
+        window_panes: panes.parse().unwrap_or(1),
     })
 }
 
@@ -174,6 +181,12 @@ pub fn list_panes(server: &TmuxServer) -> Result<Vec<Pane>, TmuxError> {
     }
 }
 
+/// Re-runs a recorded `pipe-pane` command for `target` (`repipe`). Without `-o`: a pipe
+/// that is still open but no longer feeds the log is replaced, not toggled off.
+pub fn repipe(server: &TmuxServer, target: &str, command: &str) -> Result<(), TmuxError> {
+    run(server, &["pipe-pane", "-t", target, command]).map(drop)
+}
+
 /// The pane `target` names, in any form tmux accepts (`attach` and `detach` use this).
 pub fn describe(server: &TmuxServer, target: &str) -> Result<Pane, TmuxError> {
     let text = run(server, &["display-message", "-p", "-t", target, PANE_FORMAT])?;
@@ -189,7 +202,7 @@ mod tests {
 
     #[test]
     fn parses_panes() {
-        let p = parse_pane("%3\t4242\t0\t1\t2\t1\t1\t0\tvim\tmy\tsession").unwrap();
+        let p = parse_pane("%3\t4242\t0\t1\t2\t1\t1\t0\t1700000000\t2\tvim\tmy\tsession").unwrap();
         assert_eq!(
             p,
             Pane {
@@ -203,9 +216,11 @@ mod tests {
                 piped: true,
                 active: true,
                 window_active: false,
+                window_activity: Some(1_700_000_000),
+                window_panes: 2,
             }
         );
-        for bad in ["", "%3\tx\t0\t1\t2\t1\t1\t0\tw\ts", "3\t1\t0\t1\t2\t1\t1\t0\tw\ts", "%3\t1\t0"] {
+        for bad in ["", "%3\tx\t0\t1\t2\t1\t1\t0\t1\t1\tw\ts", "3\t1\t0\t1\t2\t1\t1\t0\t1\t1\tw\ts", "%3\t1\t0"] {
             assert_eq!(parse_pane(bad), None, "{bad:?}");
         }
     }
