@@ -125,6 +125,20 @@ mod tests {
     }
 
     #[test]
+    fn overwritten_frames_leave_the_live_region() {
+        let preset = PresetLibrary::embedded().get("claude").unwrap().clone();
+        let rules = crate::content::Rules::new(preset.clone(), vec![], 1).unwrap();
+        let mut t = crate::content::Tracker::default();
+        let spin = "\r\x1b[2K✻ Pondering… (1s · esc to interrupt)\r\x1b[2K✻ Pondering… (2s · esc to interrupt)";
+        t.feed(format!("done\r\n{spin}").as_bytes(), &rules);
+        assert_eq!(t.live_region(), ["done", "✻ Pondering… (2s · esc to interrupt)"]);
+        assert!(scan(&t.live_region(), &preset).busy);
+        t.feed("\r\x1b[2KDo you want to proceed?\r\n❯ 1. Yes\r\n".as_bytes(), &rules);
+        assert_eq!(t.live_region(), ["done", "Do you want to proceed?", "❯ 1. Yes"]);
+        assert_eq!(scan(&t.live_region(), &preset), Look { busy: false, prompt: Input });
+    }
+
+    #[test]
     fn hysteresis() {
         let at = |ms: u64| SystemTime::UNIX_EPOCH + Duration::from_millis(1_000_000 + ms);
         let look = |busy, prompt| Look { busy, prompt };

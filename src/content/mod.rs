@@ -36,7 +36,8 @@ pub struct Counts {
 pub struct Tracker {
     screen: Screen,
     seen: Seen,
-    live: VecDeque<String>,
+    /// The last non-blank rows, with the screen row each was on.
+    live: VecDeque<(u64, String)>,
     pub counts: Counts,
 }
 
@@ -74,10 +75,10 @@ impl Tracker {
         self.counts.restarts += 1;
     }
 
-    fn run(&mut self, rules: &Rules, count: bool, f: impl FnOnce(&mut Screen, &mut dyn FnMut(&str))) -> u64 {
+    fn run(&mut self, rules: &Rules, count: bool, f: impl FnOnce(&mut Screen, &mut dyn FnMut(&str, u64))) -> u64 {
         let (seen, live, counts) = (&mut self.seen, &mut self.live, &mut self.counts);
         let mut new = 0u64;
-        let mut judge = |line: &str| {
+        let mut judge = |line: &str, row: u64| {
             let kind = rules.judge(line, seen);
             if count {
                 match kind {
@@ -90,7 +91,7 @@ impl Tracker {
                     }
                 }
             }
-            remember(live, line);
+            remember(live, line, row);
         };
         f(&mut self.screen, &mut judge);
         new
@@ -99,22 +100,39 @@ impl Tracker {
     /// The live region: the last non-blank lines, oldest first, then the line under the
     /// cursor. What an agent-aware check looks at for prompts and busy markers.
     pub fn live_region(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.live.iter().cloned().collect();
-        if let Some(p) = self.screen.pending().filter(|p| !p.trim().is_empty()) {
+        let row = self.screen.row();
+        let pending = self.screen.pending();
+        // The line under the cursor replaces earlier frames of its row.
+        let replaced = pending.is_some() && self.live.back().is_some_and(|(r, _)| *r == row);
+        let kept = self.live.len() - usize::from(replaced);
+        let mut v: Vec<String> = self.live.iter().take(kept).map(|(_, l)| l.clone()).collect();
+        if let Some(p) = pending.filter(|p| !p.trim().is_empty()) {
             v.push(p.trim_end().to_string());
         }
         v
     }
 }
 
-fn remember(live: &mut VecDeque<String>, line: &str) {
+/// Keeps `line` as what row `row` shows now: a frame redrawn in place replaces the row's
+/// earlier frame (an overwritten spinner is no longer on screen), a blank one removes it.
+fn remember(live: &mut VecDeque<(u64, String)>, line: &str, row: u64) {
     let line = line.trim_end();
+    let same_row = live.back().is_some_and(|(r, _)| *r == row);
     if line.trim_start().is_empty() {
+        if same_row {
+            live.pop_back();
+        }
         return;
     }
-    // Reuse the oldest buffer: no allocation per line once the region is full.
-    let mut s = if live.len() == LIVE_LINES { live.pop_front().expect("full") } else { String::new() };
+    // Reuse a buffer: no allocation per line once the region is full.
+    let (_, mut s) = if same_row {
+        live.pop_back().expect("same row")
+    } else if live.len() == LIVE_LINES {
+        live.pop_front().expect("full")
+    } else {
+        (row, String::new())
+    };
     s.clear();
     s.push_str(line);
-    live.push_back(s);
+    live.push_back((row, s));
 }

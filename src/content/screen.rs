@@ -22,36 +22,40 @@ struct Line {
     /// erase begins a new frame, so the current one is committed first.
     redraw_next: bool,
     saved_col: usize,
+    /// Which screen row this is: frames committed from one row (a spinner redrawn in place)
+    /// share it, so the live region can keep only the last.
+    row: u64,
 }
 
 impl Line {
-    fn commit(&mut self, buf: &mut String, out: &mut dyn FnMut(&str)) {
+    fn commit(&mut self, buf: &mut String, out: &mut dyn FnMut(&str, u64)) {
         if !self.dirty {
             return;
         }
         self.dirty = false;
         buf.clear();
         buf.extend(self.cells.iter());
-        out(buf);
+        out(buf, self.row);
     }
 
     /// The cursor moves to another row: what it leaves is committed, the new row is unknown.
-    fn leave(&mut self, col: usize, buf: &mut String, out: &mut dyn FnMut(&str)) {
+    fn leave(&mut self, col: usize, buf: &mut String, out: &mut dyn FnMut(&str, u64)) {
         self.commit(buf, out);
         self.cells.clear();
+        self.row += 1;
         self.col = col.min(MAX_COLS - 1);
         self.redraw_next = false;
     }
 
     /// Called before anything that changes existing cells.
-    fn begin_change(&mut self, buf: &mut String, out: &mut dyn FnMut(&str)) {
+    fn begin_change(&mut self, buf: &mut String, out: &mut dyn FnMut(&str, u64)) {
         if self.redraw_next {
             self.redraw_next = false;
             self.commit(buf, out);
         }
     }
 
-    fn put(&mut self, c: char, buf: &mut String, out: &mut dyn FnMut(&str)) {
+    fn put(&mut self, c: char, buf: &mut String, out: &mut dyn FnMut(&str, u64)) {
         // Most characters extend the line: keep that path short.
         if self.col == self.cells.len() && self.col < MAX_COLS && !self.redraw_next {
             self.cells.push(c);
@@ -74,7 +78,7 @@ impl Line {
     }
 
     /// CSI K: 0 = cursor to end, 1 = start to cursor, 2 = the whole line.
-    fn erase(&mut self, mode: u16, buf: &mut String, out: &mut dyn FnMut(&str)) {
+    fn erase(&mut self, mode: u16, buf: &mut String, out: &mut dyn FnMut(&str, u64)) {
         // An erase ends the frame on screen, whether or not a carriage return came first.
         self.redraw_next = false;
         self.commit(buf, out);
@@ -111,7 +115,7 @@ pub struct Screen {
 struct Performer<'a> {
     line: &'a mut Line,
     buf: &'a mut String,
-    out: &'a mut dyn FnMut(&str),
+    out: &'a mut dyn FnMut(&str, u64),
 }
 
 fn arg(params: &Params, i: usize, default: u16) -> u16 {
@@ -178,18 +182,23 @@ impl Perform for Performer<'_> {
 
 impl Screen {
     /// Feeds bytes; `out` receives each committed line (cells as text, untrimmed).
-    pub fn feed(&mut self, bytes: &[u8], out: &mut dyn FnMut(&str)) {
+    pub fn feed(&mut self, bytes: &[u8], out: &mut dyn FnMut(&str, u64)) {
         let mut p = Performer { line: &mut self.line, buf: &mut self.buf, out };
         self.parser.advance(&mut p, bytes);
     }
 
     /// The line under the cursor when it changed since it was last committed.
+    /// The row under the cursor (see `Line::row`).
+    pub fn row(&self) -> u64 {
+        self.line.row
+    }
+
     pub fn pending(&self) -> Option<String> {
         self.line.dirty.then(|| self.line.cells.iter().collect())
     }
 
     /// Commits the line under the cursor if it changed (when the stream has gone still).
-    pub fn flush(&mut self, out: &mut dyn FnMut(&str)) {
+    pub fn flush(&mut self, out: &mut dyn FnMut(&str, u64)) {
         self.line.commit(&mut self.buf, out);
     }
 
@@ -208,7 +217,7 @@ mod tests {
         let mut s = Screen::default();
         let mut out = Vec::new();
         for c in chunks {
-            s.feed(c, &mut |l| out.push(l.trim_end().to_string()));
+            s.feed(c, &mut |l, _| out.push(l.trim_end().to_string()));
         }
         (out, s.pending().map(|p| p.trim_end().to_string()))
     }
@@ -272,9 +281,9 @@ mod tests {
     fn flush_commits_the_still_line_once() {
         let mut s = Screen::default();
         let mut out = Vec::new();
-        s.feed(b"prompt> ", &mut |l| out.push(l.to_string()));
-        s.flush(&mut |l| out.push(l.to_string()));
-        s.flush(&mut |l| out.push(l.to_string()));
+        s.feed(b"prompt> ", &mut |l, _| out.push(l.to_string()));
+        s.flush(&mut |l, _| out.push(l.to_string()));
+        s.flush(&mut |l, _| out.push(l.to_string()));
         assert_eq!(out, ["prompt> "]);
         assert_eq!(s.pending(), None);
     }
