@@ -109,7 +109,7 @@ fn a_preset_fixed_in_presets_dir_takes_effect_on_reload_without_a_rebuild() {
             worker_entry("w", &log, "claude")
         ),
     );
-    let mut d = Daemon::start_logged(&sb, &cfg);
+    let d = Daemon::start_logged(&sb, &cfg);
     wait_worker(&sb, "w", "alive", "output");
     touch(&dir, "ask");
     // The agent's new wording is unknown to the embedded preset.
