@@ -144,7 +144,7 @@ const INVALID: &[(&str, &str, &str, &str)] = &[
     ("not_toml.toml", "1:6", "(document)", "expected `=`"),
     ("duplicate_key.toml", "3:1", "defaults.quiet_after", "duplicate key"),
     ("bad_ignore_regex.toml", "6:3", "defaults.ignore", "invalid regex \"([a-z]\""),
-    ("unknown_ignore_preset.toml", "6:17", "worker.ignore_preset", "unknown preset \"claud\" (available: none, spinners)"),
+    ("unknown_ignore_preset.toml", "6:17", "worker.ignore_preset", "unknown preset \"claud\" (available: aider, claude, codex, gemini, none, spinners)"),
     ("zero_min_new_chars.toml", "4:17", "discover.min_new_chars", "must be at least 1"),
 ];
 
