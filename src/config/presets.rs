@@ -194,15 +194,20 @@ fn build(files: &BTreeMap<String, Source>) -> Result<PresetLibrary, ConfigError>
             .collect();
         let [strip, lines, busy, awaiting_input, idle] = <[Vec<String>; 5]>::try_from(merged).expect("five lists");
         let agent = AgentPatterns { busy, awaiting_input, idle };
-        let preset =
-            Preset::new(name, raw.version, &files[*name].origin, strip, lines, agent).map_err(|e: PatternError| {
+        // The embedded files are validated by the tests; a file from presets_dir (itself or
+        // as a base) is checked now, so `config check` names its errors.
+        let validate = files[*name].origin != "embedded"
+            || raw.extends.as_ref().is_some_and(|b| files[b.get_ref().as_str()].origin != "embedded");
+        let preset = Preset::new(name, raw.version, &files[*name].origin, strip, lines, agent, validate).map_err(
+            |e: PatternError| {
                 // Inherited patterns compiled with their own preset; the fault is in this file.
                 let (i, own) =
                     lists.iter().enumerate().find(|(_, (l, _))| *l == e.list).map_or((0, &[][..]), |(i, l)| (i, l.1));
                 let skip = base.map_or(0, |b| b.lists()[i].1.len());
                 let span = e.index.checked_sub(skip).and_then(|k| own.get(k)).map_or(0..0, |s| s.span());
                 doc.error(span, e.list, format!("invalid regex {:?}: {}", e.pattern, e.message))
-            })?;
+            },
+        )?;
         lib.presets.insert(name.to_string(), Arc::new(preset));
     }
     Ok(lib)
@@ -229,6 +234,10 @@ mod tests {
         let lib = PresetLibrary::embedded();
         assert_eq!(lib.names(), "aider, claude, codex, gemini, none, spinners");
         assert_eq!(lib.get("spinners").unwrap().version, 2);
+        // Compiled lazily in the daemon: every embedded pattern must compile.
+        for p in lib.presets() {
+            p.validate().unwrap();
+        }
     }
 
     #[test]

@@ -42,14 +42,15 @@ pub fn scan(live: &[String], preset: &Preset) -> Look {
     let body = &live[..end];
     let start = body.iter().rposition(|l| is_rule(l)).map_or(0, |i| i + 1);
     let region = &body[start..];
-    let prompt = if hit(&preset.awaiting, region) {
+    let c = preset.compiled();
+    let prompt = if hit(&c.awaiting, region) {
         Prompt::Input
-    } else if hit(&preset.idle, region) {
+    } else if hit(&c.idle, region) {
         Prompt::Idle
     } else {
         Prompt::None
     };
-    Look { busy: hit(&preset.busy, live), prompt }
+    Look { busy: hit(&c.busy, live), prompt }
 }
 
 /// How long a prompt must keep showing before it is reported.

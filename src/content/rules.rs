@@ -4,10 +4,11 @@
 use regex::{Regex, RegexSet};
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-/// A compiled preset: the `[redraw]` patterns of one preset file, and for an agent preset
-/// the `[busy]`, `[awaiting_input]` and `[idle]` patterns the live region is matched against.
+/// A preset: the `[redraw]` patterns of one preset file, and for an agent preset the
+/// `[busy]`, `[awaiting_input]` and `[idle]` patterns the live region is matched against.
+/// Compiled on first use: a daemon compiles only the presets its workers name.
 pub struct Preset {
     pub name: String,
     pub version: u32,
@@ -15,9 +16,13 @@ pub struct Preset {
     pub origin: String,
     strip_src: Vec<String>,
     lines_src: Vec<String>,
+    agent_src: [Vec<String>; 3],
+    compiled: OnceLock<Compiled>,
+}
+
+pub(super) struct Compiled {
     strip: Option<Regex>,
     lines: Option<RegexSet>,
-    agent_src: [Vec<String>; 3],
     pub(super) busy: Option<RegexSet>,
     pub(super) awaiting: Option<RegexSet>,
     pub(super) idle: Option<RegexSet>,
@@ -66,6 +71,8 @@ fn set(list: &'static str, patterns: &[String]) -> Result<Option<RegexSet>, Patt
 }
 
 impl Preset {
+    /// With `validate`, every pattern is compiled now and an error names the one at fault;
+    /// without (the embedded presets, tested at build time), on first use.
     pub fn new(
         name: &str,
         version: u32,
@@ -73,8 +80,26 @@ impl Preset {
         strip: Vec<String>,
         lines: Vec<String>,
         agent: AgentPatterns,
+        validate: bool,
     ) -> Result<Preset, PatternError> {
-        check("redraw.strip", &strip)?;
+        let p = Preset {
+            name: name.to_string(),
+            version,
+            origin: origin.to_string(),
+            strip_src: strip,
+            lines_src: lines,
+            agent_src: [agent.busy, agent.awaiting_input, agent.idle],
+            compiled: OnceLock::new(),
+        };
+        if validate {
+            let _ = p.compiled.set(p.compile()?);
+        }
+        Ok(p)
+    }
+
+    fn compile(&self) -> Result<Compiled, PatternError> {
+        let strip = &self.strip_src;
+        check("redraw.strip", strip)?;
         // One alternation, so a line is scanned once however many fragments the preset has.
         let strip_re = if strip.is_empty() {
             None
@@ -87,19 +112,23 @@ impl Preset {
                 message: e.to_string(),
             })?)
         };
-        Ok(Preset {
-            name: name.to_string(),
-            version,
-            origin: origin.to_string(),
-            lines: set("redraw.lines", &lines)?,
+        let [busy, awaiting, idle] = &self.agent_src;
+        Ok(Compiled {
             strip: strip_re,
-            strip_src: strip,
-            lines_src: lines,
-            busy: set("busy.lines", &agent.busy)?,
-            awaiting: set("awaiting_input.lines", &agent.awaiting_input)?,
-            idle: set("idle.lines", &agent.idle)?,
-            agent_src: [agent.busy, agent.awaiting_input, agent.idle],
+            lines: set("redraw.lines", &self.lines_src)?,
+            busy: set("busy.lines", busy)?,
+            awaiting: set("awaiting_input.lines", awaiting)?,
+            idle: set("idle.lines", idle)?,
         })
+    }
+
+    /// Compiles every pattern now (the embedded presets' test).
+    pub fn validate(&self) -> Result<(), PatternError> {
+        self.compile().map(drop)
+    }
+
+    pub(super) fn compiled(&self) -> &Compiled {
+        self.compiled.get_or_init(|| self.compile().expect("preset patterns are validated when loaded"))
     }
 }
 
@@ -166,11 +195,11 @@ impl Rules {
             return Kind::Noise;
         }
         if self.ignore.as_ref().is_some_and(|s| s.0.is_match(line))
-            || self.preset.lines.as_ref().is_some_and(|s| s.is_match(line))
+            || self.preset.compiled().lines.as_ref().is_some_and(|s| s.is_match(line))
         {
             return Kind::Ignored;
         }
-        let text = match &self.preset.strip {
+        let text = match &self.preset.compiled().strip {
             Some(re) => re.replace_all(line, ""),
             None => line.into(),
         };
