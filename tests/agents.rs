@@ -31,6 +31,16 @@ fn worker_entry(id: &str, log: &Path, preset: &str) -> String {
     format!("[[worker]]\nid = {id:?}\nlog = {log:?}\nactivity = \"content\"\nignore_preset = {preset:?}\n")
 }
 
+/// A fast sweep, `stalled_after` far away, and the given `quiet_after` and `input_after`.
+fn config(sb: &Sandbox, daemon_extra: &str, quiet_after: &str, input_after: &str, workers: &str) -> PathBuf {
+    sb.config(
+        &format!("sweep_interval = \"100ms\"\n{daemon_extra}"),
+        &format!(
+            "[defaults]\nquiet_after = {quiet_after:?}\nstalled_after = \"120s\"\ninput_after = {input_after:?}\n\n{workers}"
+        ),
+    )
+}
+
 fn touch(dir: &Path, name: &str) {
     std::fs::write(dir.join(name), "").unwrap();
 }
@@ -41,10 +51,7 @@ fn each_agent_waiting_for_input_is_reported_and_an_answer_makes_it_alive() {
     let agents: Vec<_> = AGENTS.iter().map(|a| (*a, agent(&sb, a, a, ""))).collect();
     let workers: String = agents.iter().map(|(a, (_, log, _))| worker_entry(a, log, a)).collect();
     // input_after is more than the busy grace (6 s): the spinner was on screen just before.
-    let cfg = sb.config(
-        "sweep_interval = \"100ms\"",
-        &format!("[defaults]\nquiet_after = \"60s\"\nstalled_after = \"120s\"\ninput_after = \"7s\"\n\n{workers}"),
-    );
+    let cfg = config(&sb, "", "60s", "7s", &workers);
     let _d = Daemon::start_logged(&sb, &cfg);
     for a in AGENTS {
         wait_worker(&sb, a, "alive", "output");
@@ -76,13 +83,7 @@ fn each_agent_waiting_for_input_is_reported_and_an_answer_makes_it_alive() {
 fn a_busy_marker_beside_a_question_in_the_scrollback_is_not_waiting() {
     let sb = Sandbox::new();
     let (_p, log, dir) = agent(&sb, "w", "claude", "busy-proceed");
-    let cfg = sb.config(
-        "sweep_interval = \"100ms\"",
-        &format!(
-            "[defaults]\nquiet_after = \"4s\"\nstalled_after = \"120s\"\ninput_after = \"1s\"\n\n{}",
-            worker_entry("w", &log, "claude")
-        ),
-    );
+    let cfg = config(&sb, "", "4s", "1s", &worker_entry("w", &log, "claude"));
     let _d = Daemon::start_logged(&sb, &cfg);
     wait_worker(&sb, "w", "alive", "output");
     touch(&dir, "ask");
@@ -102,13 +103,7 @@ fn a_preset_fixed_in_presets_dir_takes_effect_on_reload_without_a_rebuild() {
     let sb = Sandbox::new();
     let presets = sb.mkdir("presets");
     let (_p, log, dir) = agent(&sb, "w", "claude", "changed");
-    let cfg = sb.config(
-        &format!("sweep_interval = \"100ms\"\npresets_dir = {presets:?}"),
-        &format!(
-            "[defaults]\nquiet_after = \"3s\"\nstalled_after = \"120s\"\ninput_after = \"1s\"\n\n{}",
-            worker_entry("w", &log, "claude")
-        ),
-    );
+    let cfg = config(&sb, &format!("presets_dir = {presets:?}"), "3s", "1s", &worker_entry("w", &log, "claude"));
     let d = Daemon::start_logged(&sb, &cfg);
     wait_worker(&sb, "w", "alive", "output");
     touch(&dir, "ask");
