@@ -111,6 +111,8 @@ mod tests {
             ("codex", "▌ Ask Codex to do anything\n⏎ send   ⌃J newline   ⌃T transcript   ⌃C quit", false, Idle),
             ("gemini", "⠧ Reading the codebase (esc to cancel, 4s)", true, None),
             ("gemini", "│ Allow execution of: 'ls'?\n│ ● 1. Yes, allow once\n│   2. No\n⠏ Waiting for user confirmation...", false, Input),
+            ("gemini", "│ Apply this change?\n│ ● 1. Yes, allow once", false, Input),
+            ("codex", "Working [.. ] press Esc twice to interrupt", true, None),
             ("gemini", "╭──────\n│ >   Type your message or @path/to/file\n╰──────", false, Idle),
             ("aider", "Create new file? (Y)es/(N)o [Yes]:", false, Input),
             ("aider", "Run shell command? (Y)es/(N)o/(D)on't ask again [Yes]:", false, Input),
