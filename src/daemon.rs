@@ -12,6 +12,7 @@ use crate::sink::events::EventLog;
 use crate::sink::status::{DaemonInfo, StatusDoc};
 use crate::state::persist;
 use crate::timefmt::rfc3339;
+use crate::watch::{Wake, Watcher};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -54,6 +55,8 @@ pub struct Daemon {
     /// Metrics: the HTTP endpoint's snapshot and the textfile.
     export: Exporter,
     hooks: Hooks,
+    /// Deaths, log changes and deadlines between sweeps.
+    pub watch: Watcher,
 }
 
 const SEQ_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
@@ -75,6 +78,7 @@ impl Daemon {
         let started_at = SystemTime::now();
         let service = Service::new(&cfg.daemon, started_at);
         let export = Exporter::new(&cfg.daemon)?;
+        let watch = Watcher::new(cfg.daemon.sweep_interval);
         Ok(Daemon {
             cfg,
             explicit,
@@ -86,6 +90,7 @@ impl Daemon {
             service,
             export,
             hooks,
+            watch,
         })
     }
 
@@ -95,6 +100,7 @@ impl Daemon {
         let t0 = Instant::now();
         let events = self.monitor.sweep(&self.cfg, now);
         let took = t0.elapsed();
+        self.watch.sync_all(&self.monitor, self.cfg.daemon.sweep_interval);
         let stamped = self.record(events, now);
         self.finish_sweep(now, took);
         self.service.swept(self.monitor.counts());
@@ -107,6 +113,7 @@ impl Daemon {
         let t0 = Instant::now();
         let mut events = self.monitor.sweep(&self.cfg, now);
         let took = t0.elapsed();
+        self.watch.sync_all(&self.monitor, self.cfg.daemon.sweep_interval);
         let workers = self.monitor.workers.len();
         events.insert(
             0,
@@ -148,6 +155,26 @@ impl Daemon {
             self.save_state();
         }
         self.hooks.dispatch(&self.cfg.hooks);
+        stamped
+    }
+
+    /// What the watchers reported between sweeps: only the workers concerned are looked at,
+    /// and the status file follows at most every `watch::STATUS_EVERY` (a burst of changes
+    /// costs one write; the event log and state.json get every change at once).
+    pub fn on_wake(&mut self, wake: Wake) -> Vec<Stamped> {
+        let now = SystemTime::now();
+        let events = match wake {
+            Wake::All => return self.sweep(),
+            Wake::Status => {
+                self.write_status(now);
+                return Vec::new();
+            }
+            Wake::Workers(ids) => self.watch.check(&mut self.monitor, &self.cfg, &ids, now),
+        };
+        let stamped = self.record(events, now);
+        if !stamped.is_empty() && self.watch.status_now() {
+            self.write_status(now);
+        }
         stamped
     }
 
@@ -206,6 +233,7 @@ impl Daemon {
         if self.monitor.take_dirty() {
             self.save_state();
         }
+        self.watch.status_written();
         let path = self.cfg.daemon.status_file.clone();
         let bytes = self.status(now).to_bytes();
         if let Err(e) = crate::sink::status::write_bytes(&path, &bytes) {
@@ -320,6 +348,7 @@ async fn run_loop(cfg: Config, explicit: Option<PathBuf>) -> Result<(), DaemonEr
             }
             _ = registry.changed() => { d.sweep(); }
             wake = d.hooks.next() => d.on_hooks(wake),
+            wake = d.watch.wait() => { d.on_wake(wake); }
         }
     };
     tracing::info!(signal = reason, "stopping");

@@ -89,8 +89,11 @@ pub fn judge(input: &ProcessInput, recorded: Option<&Identity>, boot_id: &str) -
                 }
             }
             let record = Identity { pid, start_ticks, boot_id: boot_id.to_string() };
+            // 'X' (dead) shows for a moment while the parent reaps the zombie: already gone.
             let obs = if state == b'Z' {
                 ProcessObs::Gone { pid: Some(pid), reason: Reason::PidZombie }
+            } else if state == b'X' || state == b'x' {
+                ProcessObs::Gone { pid: Some(pid), reason: Reason::PidExited }
             } else {
                 ProcessObs::Alive { pid, start_ticks: Some(start_ticks) }
             };
@@ -117,6 +120,7 @@ mod tests {
     fn table() {
         let alive = |pid, s| ProcessObs::Alive { pid, start_ticks: Some(s) };
         let zombie = ProcessInput::Pid { pid: 7, facts: PidFacts::Running { state: b'Z', start_ticks: 10 } };
+        let reaping = ProcessInput::Pid { pid: 7, facts: PidFacts::Running { state: b'X', start_ticks: 10 } };
         #[rustfmt::skip]
         let cases: Vec<(&str, ProcessInput, Option<Identity>, ProcessObs, Option<Identity>)> = vec![
             ("first sight records", run(7, 10), None, alive(7, 10), Some(id(7, 10, "b"))),
@@ -128,6 +132,7 @@ mod tests {
             ("new pid after a reboot is a restart", run(8, 99), Some(id(7, 10, "old")), alive(8, 99), Some(id(8, 99, "b"))),
             ("exited", ProcessInput::Pid { pid: 7, facts: PidFacts::NoProcess }, Some(id(7, 10, "b")), gone(Some(7), Reason::PidExited), Some(id(7, 10, "b"))),
             ("zombie", zombie, None, gone(Some(7), Reason::PidZombie), Some(id(7, 10, "b"))),
+            ("dead, being reaped", reaping, None, gone(Some(7), Reason::PidExited), Some(id(7, 10, "b"))),
             ("eperm is alive", ProcessInput::Pid { pid: 7, facts: PidFacts::Hidden }, None, ProcessObs::Alive { pid: 7, start_ticks: None }, None),
             ("pidfile missing", ProcessInput::PidfileUnusable, Some(id(7, 10, "b")), gone(Some(7), Reason::PidfileMissing), Some(id(7, 10, "b"))),
             ("pane gone", ProcessInput::PaneGone, None, gone(None, Reason::PaneGone), None),

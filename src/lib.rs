@@ -22,3 +22,4 @@ pub mod service;
 pub mod sink;
 pub mod state;
 pub mod timefmt;
+pub mod watch;

@@ -28,7 +28,8 @@ impl Monitor {
                     reason: w.tracker.reason,
                     since: rfc3339(w.tracker.since),
                     idle_for_s: secs(w.view.verdict.idle_for),
-                    log: w.spec.log.display().to_string(),
+                    // Same text as `display()`, without the formatter (a hot path at 10k).
+                    log: w.spec.log.to_string_lossy().into_owned(),
                     log_mtime: w.view.log.mtime().map(rfc3339),
                     log_size: w.view.log.size(),
                     activity: w.spec.settings.activity,

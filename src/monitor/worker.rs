@@ -1,7 +1,7 @@
 //! One watched worker: probing it, judging it, and turning changes into events.
 
 use super::activity::{Activity, Clocks};
-use crate::classify::{Observation, Refinement, Verdict, classify, idle_since, pipe_broken, refine};
+use crate::classify::{Observation, Refinement, Verdict, classify, idle_since, next_deadline, pipe_broken, refine};
 use crate::config::{ProcessSpec, WorkerSpec};
 use crate::event::{Event, EventKind};
 use crate::identity::{Identity, ProcessObs, judge};
@@ -26,6 +26,8 @@ pub struct View {
     pub error: Option<String>,
     /// When this look happened: the `since_*` values are measured to it.
     pub looked_at: SystemTime,
+    /// When the verdict would next change if nothing happened (`classify::next_deadline`).
+    pub deadline: Option<SystemTime>,
 }
 
 #[derive(Debug)]
@@ -69,7 +71,8 @@ pub fn look(
         pipe_broken: pipe_is_broken(spec, last_write, panes),
     };
     let verdict = refine(classify(&obs, &spec.settings.thresholds, now), refinement, spec.settings.input_after);
-    (View { verdict, log, process, last_write, last_output, error, looked_at: now }, identity)
+    let deadline = next_deadline(&obs, &spec.settings.thresholds, now);
+    (View { verdict, log, process, last_write, last_output, error, looked_at: now, deadline }, identity)
 }
 
 /// For a tmux worker whose log `pipe-pane` feeds (attach recorded the pipe, or discovery
@@ -250,6 +253,18 @@ impl Worker {
             identity: self.identity.clone(),
             first_seen: self.first_seen,
             content: self.activity.saved(),
+        }
+    }
+
+    /// The next instant this worker must be looked at: its verdict's deadline, or the end
+    /// of a flapping episode (a whole window without a transition).
+    pub fn next_check(&self) -> Option<SystemTime> {
+        let flap = &self.tracker.flap;
+        let window = self.spec.settings.thresholds.flap_window;
+        let flap_end = flap.recent.back().filter(|_| flap.flapping).map(|t| *t + window);
+        match (self.view.deadline, flap_end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
