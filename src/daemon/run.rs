@@ -1,0 +1,57 @@
+//! The working loop: one task that sweeps, reacts to wake-ups (pidfds, inotify, deadlines,
+//! registry changes, hook outcomes) and signals, and is the only one that reports progress.
+
+use super::{Daemon, DaemonError, VERSION};
+use crate::config::Config;
+use std::path::PathBuf;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// `pulsewatch run`: runs until SIGTERM or SIGINT.
+pub fn run(cfg: Config, explicit: Option<PathBuf>) -> Result<(), DaemonError> {
+    // The working loop runs on this thread (block_on); the runtime's worker threads serve
+    // HTTP, so /healthz still answers — 503 — while a sweep is stuck in a blocking call.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(DaemonError::Runtime)?;
+    rt.block_on(run_loop(cfg, explicit))
+}
+
+async fn run_loop(cfg: Config, explicit: Option<PathBuf>) -> Result<(), DaemonError> {
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
+    let mut d = Daemon::start(cfg, explicit)?;
+    d.export.serve(&d.cfg.daemon)?;
+    tracing::info!(config = %d.cfg.describe_source(), state_dir = %d.cfg.daemon.state_dir.display(), "pulsewatch {VERSION} starting");
+    // Registry entries take effect when written, not at the next sweep.
+    let mut registry = crate::discover::watch::RegistryWatch::new(&d.cfg);
+    d.first_sweep();
+    tracing::info!(workers = d.monitor.workers.len(), "first sweep complete");
+    let wedge_after = crate::service::test_wedge_after();
+    // The next sweep is due one interval after the last one ended, whatever else woke the loop.
+    let mut next = tokio::time::Instant::now() + d.cfg.daemon.sweep_interval;
+    let reason = loop {
+        if wedge_after.is_some_and(|n| d.service.sweeps() >= n) {
+            crate::service::wedge();
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => { d.sweep(); next = tokio::time::Instant::now() + d.cfg.daemon.sweep_interval; }
+            _ = tokio::time::sleep_until(d.service_due().into()) => d.service_tick(),
+            _ = term.recv() => break "SIGTERM",
+            _ = int.recv() => break "SIGINT",
+            _ = hup.recv() => {
+                d.reload();
+                next = tokio::time::Instant::now() + d.cfg.daemon.sweep_interval;
+                registry = crate::discover::watch::RegistryWatch::new(&d.cfg);
+            }
+            _ = registry.changed() => { d.sweep(); }
+            wake = d.hooks.next() => d.on_hooks(wake),
+            wake = d.watch.wait() => { d.on_wake(wake); }
+        }
+    };
+    tracing::info!(signal = reason, "stopping");
+    d.stop(reason).await;
+    Ok(())
+}
