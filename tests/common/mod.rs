@@ -4,6 +4,7 @@
 
 pub mod expfmt;
 pub mod http;
+pub mod invariants;
 pub mod notify;
 
 use serde_json::Value;
