@@ -38,7 +38,9 @@ impl Baseline {
     /// Waits for the first sweep of `d` (its status file), then counts its fds.
     pub fn take(sb: &Sandbox, d: &Daemon) -> Baseline {
         let pid = d.pid();
-        wait_until("the daemon's first sweep", SETTLE, || sb.status().filter(|s| s["daemon"]["pid"] == pid));
+        let swept = wait_until_or(SETTLE, || sb.status().is_some_and(|s| s["daemon"]["pid"] == pid));
+        let log = std::fs::read_to_string(sb.path("daemon.log")).unwrap_or_default();
+        assert!(swept, "no first sweep within {SETTLE:?}; the daemon said: {log}");
         Baseline { fds: fd_count(pid) }
     }
 
@@ -165,8 +167,24 @@ pub const FAST: &str = "sweep_interval = \"50ms\"\nheartbeat_interval = \"50ms\"
 /// Writes the config (`FAST` plus `daemon_extra`, then `rest`), starts the daemon with its
 /// stderr in `<sandbox>/daemon.log`, and takes the baseline after its first sweep.
 pub fn start(sb: &Sandbox, daemon_extra: &str, rest: &str) -> (Daemon, Baseline) {
-    let cfg = sb.config(&format!("{FAST}\n{daemon_extra}"), rest);
-    let d = Daemon::start_logged(sb, &cfg);
+    start_adjusted(sb, daemon_extra, rest, |_| {})
+}
+
+/// `start`, with the daemon's command adjusted first (its environment, say).
+pub fn start_adjusted(
+    sb: &Sandbox,
+    daemon_extra: &str,
+    rest: &str,
+    adjust: impl FnOnce(&mut std::process::Command),
+) -> (Daemon, Baseline) {
+    // Keys of `daemon_extra` override those of FAST.
+    let fast: Vec<&str> =
+        FAST.lines().filter(|l| !daemon_extra.contains(l.split(" =").next().unwrap_or(l))).collect();
+    let cfg = sb.config(&format!("{}\n{daemon_extra}", fast.join("\n")), rest);
+    let mut cmd = super::command(sb.dir.path());
+    cmd.arg("run").arg("-c").arg(&cfg);
+    adjust(&mut cmd);
+    let d = Daemon::start_logging(&mut cmd, &sb.path("daemon.log"));
     let base = Baseline::take(sb, &d);
     (d, base)
 }
