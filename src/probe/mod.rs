@@ -1,6 +1,7 @@
 //! The edge that touches the system: /proc, pidfiles, log files and tmux, turned into the
 //! plain facts that identity and classification judge.
 
+pub mod file;
 mod log;
 mod panes;
 mod process;

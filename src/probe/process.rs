@@ -68,13 +68,12 @@ pub enum PidfileRead {
 }
 
 pub fn read_pidfile(path: &Path) -> PidfileRead {
-    let mut buf = [0u8; 64];
-    let n = match std::fs::File::open(path).and_then(|mut f| std::io::Read::read(&mut f, &mut buf)) {
-        Ok(n) => n,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return PidfileRead::Missing,
-        Err(e) => return PidfileRead::Invalid(format!("cannot read pidfile: {e}")),
-    };
-    parse_pidfile(&buf[..n])
+    // A PID and a newline need 12 bytes; the limit leaves room for what other tools add.
+    match super::file::read_small(path, 4096) {
+        Ok(bytes) => parse_pidfile(&bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => PidfileRead::Missing,
+        Err(e) => PidfileRead::Invalid(format!("cannot read pidfile: {e}")),
+    }
 }
 
 pub fn parse_pidfile(bytes: &[u8]) -> PidfileRead {
