@@ -16,6 +16,10 @@ pub struct RegistryWatch {
     /// Kept alive for as long as events are wanted; `None` when nothing could be watched.
     _watcher: Option<RecommendedWatcher>,
     rx: mpsc::UnboundedReceiver<()>,
+    /// Set once a change arrived: when the burst counts as settled. Kept here, not in the
+    /// future, because the daemon's `select!` drops `changed()` whenever another branch
+    /// wins (a heartbeat tick); a change seen by a dropped future must not be lost.
+    settle_at: Option<tokio::time::Instant>,
 }
 
 impl RegistryWatch {
@@ -28,13 +32,17 @@ impl RegistryWatch {
                 let _ = tx.send(());
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!("registry watch: {e}"),
+            // Events may have been lost: look at everything, as if all entries changed.
+            Err(e) => {
+                tracing::warn!("registry watch: {e}; reading the registry again");
+                let _ = tx.send(());
+            }
         };
         let mut watcher = match notify::recommended_watcher(handler) {
             Ok(w) => w,
             Err(e) => {
                 tracing::warn!("cannot watch registry directories (the sweep still reads them): {e}");
-                return RegistryWatch { _watcher: None, rx };
+                return RegistryWatch { _watcher: None, rx, settle_at: None };
             }
         };
         for source in &cfg.discover {
@@ -50,20 +58,38 @@ impl RegistryWatch {
                 }
             }
         }
-        RegistryWatch { _watcher: Some(watcher), rx }
+        RegistryWatch { _watcher: Some(watcher), rx, settle_at: None }
     }
 
     /// Resolves once entries changed and the burst settled; pends forever without a watcher.
+    /// Cancel-safe: dropped and called again, it goes on where it was.
     pub async fn changed(&mut self) {
-        if self.rx.recv().await.is_none() {
-            return std::future::pending().await;
+        loop {
+            let Some(at) = self.settle_at else {
+                if self.rx.recv().await.is_none() {
+                    return std::future::pending().await;
+                }
+                self.settle_at = Some(tokio::time::Instant::now() + SETTLE);
+                continue;
+            };
+            tokio::select! {
+                more = self.rx.recv() => match more {
+                    Some(()) => self.settle_at = Some(tokio::time::Instant::now() + SETTLE),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(at) => break,
+            }
         }
-        while let Ok(Some(())) = tokio::time::timeout(SETTLE, self.rx.recv()).await {}
+        self.settle_at = None;
     }
 }
 
 /// Changes to entry files; not reads (our own sweep opens them), not writers' hidden temp files.
+/// An overflowed inotify queue (events lost, `need_rescan`) counts as a change too.
 fn relevant(ev: &notify::Event) -> bool {
+    if ev.need_rescan() {
+        return true;
+    }
     let changes = match ev.kind {
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
         EventKind::Access(_) => false,
@@ -82,6 +108,18 @@ mod tests {
     use super::*;
     use notify::event::{CreateKind, ModifyKind, RemoveKind, RenameMode};
 
+    /// A change whose settling was interrupted (the future dropped) is still reported.
+    #[tokio::test]
+    async fn a_dropped_wait_loses_no_change() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut w = RegistryWatch { _watcher: None, rx, settle_at: None };
+        tx.send(()).unwrap();
+        let short = tokio::time::timeout(SETTLE / 2, w.changed()).await;
+        assert!(short.is_err(), "still settling");
+        tokio::time::timeout(SETTLE, w.changed()).await.expect("the change is not lost");
+        assert!(w.settle_at.is_none());
+    }
+
     #[test]
     fn which_events_count() {
         let ev = |kind, p: &str| notify::Event::new(kind).add_path(p.into());
@@ -94,6 +132,7 @@ mod tests {
             (ev(EventKind::Create(CreateKind::File), "/r/.pulsewatch-x.tmp"), false),
             (ev(EventKind::Create(CreateKind::File), "/r/.a.toml"), false),
             (ev(EventKind::Create(CreateKind::File), "/r/notes.txt"), false),
+            (notify::Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan), true),
         ];
         for (e, want) in cases {
             assert_eq!(relevant(&e), want, "{e:?}");
