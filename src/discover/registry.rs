@@ -4,6 +4,9 @@ use super::Discovery;
 use crate::config::{RegistrySource, parse_worker_entry};
 use std::path::Path;
 
+/// An entry is a handful of keys; anything much larger is not one.
+const ENTRY_LIMIT: usize = 64 * 1024;
+
 pub(super) fn discover(r: &RegistrySource, state_dir: &Path, out: &mut Discovery) {
     let entries = match std::fs::read_dir(&r.dir) {
         Ok(e) => e,
@@ -21,7 +24,10 @@ pub(super) fn discover(r: &RegistrySource, state_dir: &Path, out: &mut Discovery
         .collect();
     paths.sort();
     for path in paths {
-        let text = match std::fs::read_to_string(&path) {
+        // Anyone who may write the directory may put a FIFO or a huge file there.
+        let read = crate::probe::file::read_small(&path, ENTRY_LIMIT)
+            .and_then(|b| String::from_utf8(b).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)));
+        let text = match read {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
