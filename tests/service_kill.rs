@@ -1,6 +1,6 @@
 //! SIGKILL at random moments while workers keep transitioning: state.json, the status file and
 //! the heartbeat always parse, the event log's seq never repeats or skips, and each worker's
-//! transitions chain (none told twice, none lost).
+//! transitions chain (none told twice, none lost), and no hook run is told twice.
 
 mod common;
 use common::*;
@@ -48,7 +48,8 @@ fn sigkill_at_random_moments_keeps_files_whole_and_seq_gapless() {
     let cfg = sb.config(
         "sweep_interval = \"10ms\"\nheartbeat_interval = \"10ms\"\nliveness_every = \"30ms\"",
         &format!(
-            "[defaults]\nquiet_after = \"40ms\"\nstalled_after = \"80ms\"\nflap_window = \"500ms\"\nflap_threshold = 3\n\n{workers}"
+            "[defaults]\nquiet_after = \"40ms\"\nstalled_after = \"80ms\"\nflap_window = \"500ms\"\nflap_threshold = 3\n\n{workers}\
+[[hook]]\nname = \"t\"\ncommand = [\"/bin/true\"]\non = [\"*\"]\nretries = 0\n"
         ),
     );
 
@@ -100,6 +101,10 @@ fn sigkill_at_random_moments_keeps_files_whole_and_seq_gapless() {
     let text = std::fs::read_to_string(sb.event_log()).unwrap();
     let events: Vec<Value> =
         text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("torn line {l:?}: {e}"))).collect();
+    // The shared invariants: seq, transition chains, each hook run told once.
+    invariants::check_events(&events);
+    let hooks = events.iter().filter(|e| e["event"] == "hook").count();
+    eprintln!("{hooks} hook outcomes");
     let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     let want: Vec<u64> = (1..=seqs.len() as u64).collect();
     assert_eq!(seqs, want, "seq repeats or skips (seed {seed})");
