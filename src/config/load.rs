@@ -21,13 +21,16 @@ pub enum ConfigError {
     },
     #[error("{path}:{line}:{column}: `{key}`: {message}")]
     Invalid { path: String, line: usize, column: usize, key: String, message: String },
+    /// As root, a config file others may write is not trusted (see `strict`).
+    #[error("{0}")]
+    Insecure(String),
 }
 
 impl ConfigError {
     pub fn key(&self) -> Option<&str> {
         match self {
             ConfigError::Invalid { key, .. } => Some(key),
-            ConfigError::Read { .. } => None,
+            ConfigError::Read { .. } | ConfigError::Insecure(_) => None,
         }
     }
 }
@@ -122,6 +125,11 @@ pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
 }
 
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    if super::strict::as_root() {
+        if let Some(mode) = super::strict::writable_by_others(path) {
+            return Err(ConfigError::Insecure(super::strict::refusal("config file", path, mode)));
+        }
+    }
     let text = std::fs::read_to_string(path)
         .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
     load_str(&text, Some(path.to_path_buf()))

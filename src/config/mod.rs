@@ -5,6 +5,7 @@ pub mod paths;
 mod presets;
 mod raw;
 mod resolve;
+pub mod strict;
 
 pub use load::{ConfigError, DEFAULT_CONFIG, load, load_embedded, load_file, load_str, parse_worker_entry};
 pub use presets::PresetLibrary;

@@ -8,7 +8,6 @@ use super::outcome::{Outcome, Skip};
 use crate::config::HookSpec;
 use rustix::process::{Pid, Signal};
 use std::ffi::OsString;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
@@ -37,16 +36,10 @@ pub fn refuse_writable(program: &str, root: bool) -> Result<(), String> {
         return Ok(());
     }
     let Some(path) = resolve(program) else { return Ok(()) };
-    let Ok(meta) = std::fs::metadata(&path) else { return Ok(()) };
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o022 != 0 {
-        return Err(format!(
-            "refusing to run {}: it is group- or world-writable (mode {mode:04o}) and pulsewatch runs as root; \
-             `chmod go-w` it",
-            path.display()
-        ));
+    match crate::config::strict::writable_by_others(&path) {
+        Some(mode) => Err(crate::config::strict::refusal("to run", &path, mode)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn resolve(program: &str) -> Option<PathBuf> {
@@ -204,6 +197,7 @@ impl Capture {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn writable_programs_are_refused_as_root_only() {
@@ -217,7 +211,10 @@ mod tests {
             let r = refuse_writable(prog, root);
             assert_eq!(r.is_ok(), ok, "{mode:o} root={root}: {r:?}");
             if let Err(msg) = r {
-                assert!(msg.contains("group- or world-writable") && msg.contains(prog), "{msg}");
+                assert!(
+                    msg.contains("refusing to run") && msg.contains("group- or world-writable") && msg.contains(prog),
+                    "{msg}"
+                );
             }
         }
         assert!(refuse_writable("/no/such/program", true).is_ok(), "left to spawn to report");
