@@ -35,8 +35,8 @@ impl Mount {
         let mut f = std::fs::File::create(self.0.join("filler")).unwrap();
         let block = [b'#'; 4096];
         while f.write(&block).is_ok_and(|n| n > 0) {}
-        let mut one = [b'#'; 1];
-        while f.write(&mut one).is_ok_and(|n| n > 0) {}
+        let one = [b'#'; 1];
+        while f.write(&one).is_ok_and(|n| n > 0) {}
     }
 
     fn free(&self) {
@@ -110,11 +110,11 @@ fn event_log_on_a_full_disk() {
         (events.iter().filter(|e| e["event"] == "transition").count() == N).then_some(())
     });
     check_running_log(&sb, &elog);
-    let code = { d }.stop();
-    assert!(code.success());
+    base.assert_no_leaks(&d);
+    let mut d = d;
+    assert!(d.stop().success());
     let events = check_event_log(&elog);
     stalled_once(&events, N);
-    drop(base);
 }
 
 /// `check_running` for a sandbox whose event log lives elsewhere.

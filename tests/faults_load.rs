@@ -79,7 +79,9 @@ fn ten_thousand_registry_files_at_once_overflowing_inotify() {
 fn a_hundred_sighups_alternating_good_and_broken_configs() {
     let sb = Sandbox::new();
     let log = sb.write("logs/a.log", "x\n");
-    let good = |extra: &str| format!("[defaults]\nquiet_after = \"1h\"\nstalled_after = \"2h\"\n\n{}{extra}", worker_toml("a", &log, "", ""));
+    let good = |extra: &str| {
+        format!("[defaults]\nquiet_after = \"1h\"\nstalled_after = \"2h\"\n\n{}{extra}", worker_toml("a", &log, "", ""))
+    };
     let (d, base) = start(&sb, "", &good(""));
     let cfg = sb.path("config.toml");
     let good_text = std::fs::read_to_string(&cfg).unwrap();
@@ -119,7 +121,10 @@ fn the_same_id_from_two_sources() {
     assert_eq!((w["source"].as_str(), w["log"].as_str()), (Some("config"), mine.to_str()));
     sweeps(&sb, 3);
     let log = std::fs::read_to_string(sb.path("daemon.log")).unwrap();
-    assert!(log.contains("worker id \\\"dup\\\" comes from config") || log.contains("worker id \"dup\" comes from config"), "{log}");
+    assert!(
+        log.contains("worker id \\\"dup\\\" comes from config") || log.contains("worker id \"dup\" comes from config"),
+        "{log}"
+    );
     let events = check_and_stop(&sb, d, &base);
     assert_eq!(events.iter().filter(|e| e["event"] == "worker_added").count(), 1);
 }

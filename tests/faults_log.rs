@@ -38,7 +38,10 @@ fn log_deleted_is_missing_then_back() {
 fn log_deleted_past_start_grace_is_stalled_once() {
     let sb = Sandbox::new();
     let log = sb.write("logs/w.log", "hello\n");
-    let rest = format!("[defaults]\nquiet_after = \"1h\"\nstalled_after = \"2h\"\nstart_grace = \"1ms\"\n\n{}", worker_toml("w", &log, "", ""));
+    let rest = format!(
+        "[defaults]\nquiet_after = \"1h\"\nstalled_after = \"2h\"\nstart_grace = \"1ms\"\n\n{}",
+        worker_toml("w", &log, "", "")
+    );
     let (d, base) = start(&sb, "", &rest);
     std::fs::remove_file(&log).unwrap();
     wait_worker(&sb, "w", "stalled, no_log", |w| w["state"] == "stalled" && w["reason"] == "no_log");
@@ -148,7 +151,9 @@ fn log_directory_without_permission() {
     std::fs::set_permissions(sb.path("logs"), PermissionsExt::from_mode(0o700)).unwrap();
     std::fs::set_permissions(&cfg, PermissionsExt::from_mode(0o644)).unwrap();
     for dir in ["state", "run", "tmux"] {
-        assert!(std::process::Command::new("chown").args(["65534:65534"]).arg(sb.path(dir)).status().unwrap().success());
+        assert!(
+            std::process::Command::new("chown").args(["65534:65534"]).arg(sb.path(dir)).status().unwrap().success()
+        );
     }
     let cmd = command(sb.dir.path());
     let mut setpriv = std::process::Command::new("setpriv");

@@ -110,7 +110,8 @@ pub fn check_chains(events: &[Value]) {
                 assert!(state.remove(id).is_some(), "{id} removed but never added (seq {seq})");
             }
             "transition" => {
-                let cur = state.get_mut(id).unwrap_or_else(|| panic!("{id}: transition before worker_added (seq {seq})"));
+                let cur =
+                    state.get_mut(id).unwrap_or_else(|| panic!("{id}: transition before worker_added (seq {seq})"));
                 assert_eq!(e["from"].as_str().unwrap(), cur, "{id}: transition seq {seq} told twice or one lost");
                 assert_ne!(e["from"], e["to"], "{id}: transition seq {seq} to the same state");
                 *cur = e["to"].as_str().unwrap().to_string();
@@ -183,8 +184,7 @@ pub fn start_adjusted(
     adjust: impl FnOnce(&mut std::process::Command),
 ) -> (Daemon, Baseline) {
     // Keys of `daemon_extra` override those of FAST.
-    let fast: Vec<&str> =
-        FAST.lines().filter(|l| !daemon_extra.contains(l.split(" =").next().unwrap_or(l))).collect();
+    let fast: Vec<&str> = FAST.lines().filter(|l| !daemon_extra.contains(l.split(" =").next().unwrap_or(l))).collect();
     let cfg = sb.config(&format!("{}\n{daemon_extra}", fast.join("\n")), rest);
     let mut cmd = super::command(sb.dir.path());
     cmd.arg("run").arg("-c").arg(&cfg);
