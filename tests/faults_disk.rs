@@ -126,17 +126,26 @@ fn check_running_log(sb: &Sandbox, elog: &Path) {
 
 #[test]
 fn status_file_on_a_full_disk() {
+    status_dir_fault(Mount::fill, Mount::free);
+}
+
+#[test]
+fn status_file_read_only() {
+    status_dir_fault(Mount::read_only, Mount::writable);
+}
+
+fn status_dir_fault(break_it: impl FnOnce(&Mount), repair: impl FnOnce(&Mount)) {
     let sb = Sandbox::new();
     let Some(m) = Mount::tmpfs(&sb.path("run")) else { return };
     let (mut d, base) = start(&sb, "", &workers(&sb, N));
-    m.fill();
+    break_it(&m);
     stall_all(&sb, N);
     wait_until("the transitions logged", T, || {
         (sb.events().iter().filter(|e| e["event"] == "transition").count() == N).then_some(())
     });
     // The old status file stays whole while no new one fits.
     assert_parses_if_present(&sb.status_file());
-    m.free();
+    repair(&m);
     wait_until("the status file written again with its faults", T, || (fault(&sb, "status_file") > 0).then_some(()));
     check_running(&sb, &mut d, &base);
     let events = check_and_stop(&sb, d, &base);
