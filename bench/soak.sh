@@ -96,8 +96,10 @@ sample() {
 start=$SECONDS
 next_sample=0
 reg_next=0
+early=0
 while (( SECONDS - start < DURATION )); do
   now=$((SECONDS - start))
+  if ! kill -0 "$DAEMON" 2>/dev/null; then echo "the daemon exited after ${now} s" >&2; early=1; break; fi
   if (( now >= next_sample )); then sample "$now"; next_sample=$((next_sample + 10)); fi
   for ((k = 0; k < 20; k++)); do echo "out $now" >> "$DIR/logs/w$((RANDOM % WORKERS)).log"; done
   for ((k = 0; k < 4; k++)); do
@@ -118,16 +120,16 @@ while (( SECONDS - start < DURATION )); do
   done
   sleep 1
 done
-sample "$((SECONDS - start))"
+(( early )) || sample "$((SECONDS - start))"
 
-kill -TERM "$DAEMON"
+kill -TERM "$DAEMON" 2>/dev/null || true
 code=0; wait "$DAEMON" || code=$?
 DAEMON=
 echo "daemon exit code: $code"
 python3 bench/check_events.py "$DIR/state/events.ndjson" | tee "$DIR/check.txt"
 violations=$(tail -1 "$DIR/check.txt" | awk '{print $1}')
 
-python3 - "$DIR/samples.csv" "$code" "$violations" <<'P'
+python3 - "$DIR/samples.csv" "$code" "$violations" "$early" <<'P'
 import csv, sys
 rows = [r for r in csv.DictReader(open(sys.argv[1]))]
 n = len(rows)
@@ -139,7 +141,7 @@ growth = (rss_end - rss0) * 100.0 / rss0
 fd_mid, fd_last = max(int(r["fds"]) for r in mid), max(int(r["fds"]) for r in last)
 th_mid, th_last = max(int(r["threads"]) for r in mid), max(int(r["threads"]) for r in last)
 HOOK_FDS = 8 * 4  # hook_concurrency runs, each with stdin, stdout, stderr and a pidfd
-ok = growth < 5 and fd_last <= fd_mid + HOOK_FDS and th_last <= th_mid and sys.argv[2] == "0" and sys.argv[3] == "0"
+ok = sys.argv[4] == "0" and growth < 5 and fd_last <= fd_mid + HOOK_FDS and th_last <= th_mid and sys.argv[2] == "0" and sys.argv[3] == "0"
 print(f"samples {n}; RSS after warm-up {rss0} KiB, max in the last third {rss_end} KiB: {growth:+.1f} %")
 print(f"fds: max {fd_mid} in the middle third, {fd_last} in the last; threads: {th_mid} / {th_last}")
 print("PASS" if ok else "FAIL")
