@@ -65,6 +65,8 @@ impl Sandbox {
             self.path("run/heartbeat.json"),
         );
         std::fs::write(&p, body).expect("write config");
+        // As root pulsewatch refuses a config others can write, whatever the umask made it.
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
         p
     }
 
