@@ -11,7 +11,7 @@ pub mod tmux;
 
 pub use log::{LogFacts, stat_log};
 pub use panes::Panes;
-pub use process::{PidfileRead, boot_id, probe_pid, read_pidfile, start_time};
+pub use process::{PidfileRead, boot_id, parse_pidfile, probe_pid, read_pidfile, start_time};
 
 use crate::config::ProcessSpec;
 use crate::identity::ProcessInput;

@@ -76,6 +76,7 @@ pub fn read_pidfile(path: &Path) -> PidfileRead {
     }
 }
 
+/// What the first bytes of a pidfile say: the first line, trimmed, as a PID in 1..=i32::MAX.
 pub fn parse_pidfile(bytes: &[u8]) -> PidfileRead {
     let text = String::from_utf8_lossy(bytes);
     let first = text.lines().next().unwrap_or("").trim();

@@ -103,6 +103,11 @@ pub fn parse_pane(line: &str) -> Option<Pane> {
     })
 }
 
+/// Parses the output of `list-panes -a -F PANE_FORMAT`; lines that are not a pane are skipped.
+pub fn parse_panes(text: &str) -> Vec<Pane> {
+    text.lines().filter_map(parse_pane).collect()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TmuxError {
     #[error("cannot run tmux: {0}")]
@@ -172,7 +177,7 @@ fn output_within(cmd: &mut Command, limit: Duration) -> Result<Output, TmuxError
 /// Every pane of the server: one `list-panes -a` call. No server running is zero panes.
 pub fn list_panes(server: &TmuxServer) -> Result<Vec<Pane>, TmuxError> {
     match run(server, &["list-panes", "-a", "-F", PANE_FORMAT]) {
-        Ok(text) => Ok(text.lines().filter_map(parse_pane).collect()),
+        Ok(text) => Ok(parse_panes(&text)),
         Err(e) if e.no_server() => {
             tracing::debug!(server = ?server, "no tmux server: {e}");
             Ok(Vec::new())

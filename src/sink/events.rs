@@ -13,6 +13,9 @@ use std::time::SystemTime;
 /// (and counted), so a long outage cannot exhaust memory.
 const MAX_PENDING: usize = 100_000;
 
+/// How much of the log's end is read to find the last record.
+const TAIL: u64 = 64 * 1024;
+
 pub struct EventLog {
     path: PathBuf,
     file: Option<(File, u64, u64)>,
@@ -178,7 +181,7 @@ fn end_torn_line(f: &mut File, len: u64) -> std::io::Result<()> {
     if len == 0 {
         return Ok(());
     }
-    let start = len.saturating_sub(64 * 1024);
+    let start = len.saturating_sub(TAIL);
     f.seek(SeekFrom::Start(start))?;
     let mut tail = Vec::with_capacity((len - start) as usize);
     f.read_to_end(&mut tail)?;
@@ -196,11 +199,16 @@ fn end_torn_line(f: &mut File, len: u64) -> std::io::Result<()> {
 pub fn last_seq_in(path: &Path) -> Option<u64> {
     let mut f = File::open(path).ok()?;
     let len = f.metadata().ok()?.len();
-    let start = len.saturating_sub(64 * 1024);
+    let start = len.saturating_sub(TAIL);
     f.seek(SeekFrom::Start(start)).ok()?;
     let mut buf = Vec::new();
     f.read_to_end(&mut buf).ok()?;
-    buf.split(|&b| b == b'\n').rev().find_map(seq_of)
+    last_seq_in_tail(&buf)
+}
+
+/// The `seq` of the last record in `tail` (the end of a log, which may start or end mid-line).
+pub fn last_seq_in_tail(tail: &[u8]) -> Option<u64> {
+    tail.split(|&b| b == b'\n').rev().find_map(seq_of)
 }
 
 /// The `seq` of one complete record; `None` for a torn or foreign line.

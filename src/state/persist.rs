@@ -51,15 +51,16 @@ pub enum LoadError {
 /// Loads `state.json`. A missing file is a fresh start; a corrupt one, or one written by a
 /// newer pulsewatch, is moved aside with a warning (never deleted) and also a fresh start.
 pub fn load(path: &Path) -> Result<Option<Saved>, LoadError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    // Bytes, not a String: a file that is not UTF-8 is corrupt like any other and is moved
+    // aside, not an I/O error that stops the daemon from starting.
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(LoadError::Io { path: path.to_path_buf(), source }),
     };
-    let problem = match serde_json::from_str::<Saved>(&text) {
-        Ok(s) if s.schema == SCHEMA => return Ok(Some(s)),
-        Ok(s) => format!("schema {} is not {SCHEMA} (written by another pulsewatch version)", s.schema),
-        Err(e) => format!("corrupt: {e}"),
+    let problem = match parse(&bytes) {
+        Ok(s) => return Ok(Some(s)),
+        Err(e) => e.to_string(),
     };
     let aside = path.with_extension(format!("json.bad-{}", crate::timefmt::unix_ms(SystemTime::now())));
     match std::fs::rename(path, &aside) {
@@ -73,10 +74,31 @@ pub fn load(path: &Path) -> Result<Option<Saved>, LoadError> {
     Ok(None)
 }
 
+/// Why the bytes of a `state.json` are not a state this pulsewatch can use.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("corrupt: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    #[error("schema {0} is not {SCHEMA} (written by another pulsewatch version)")]
+    Schema(u32),
+}
+
+/// Parses the contents of a `state.json`, pure; `serialize` is its inverse.
+pub fn parse(bytes: &[u8]) -> Result<Saved, ParseError> {
+    let saved: Saved = serde_json::from_slice(bytes)?;
+    if saved.schema != SCHEMA {
+        return Err(ParseError::Schema(saved.schema));
+    }
+    Ok(saved)
+}
+
+pub fn serialize(saved: &Saved) -> Vec<u8> {
+    serde_json::to_vec(saved).expect("state serializes")
+}
+
 /// Reads `state.json` for a one-shot command: never moves or changes anything.
 pub fn load_readonly(path: &Path) -> Option<Saved> {
-    let text = std::fs::read_to_string(path).ok()?;
-    serde_json::from_str::<Saved>(&text).ok().filter(|s| s.schema == SCHEMA)
+    parse(&std::fs::read(path).ok()?).ok()
 }
 
 /// Removes temp files that an atomic write killed half-way left in `dir` (the daemon calls
@@ -95,8 +117,7 @@ pub fn remove_stale_temp_files(dir: &Path) {
 }
 
 pub fn save(path: &Path, saved: &Saved) -> std::io::Result<()> {
-    let bytes = serde_json::to_vec(saved).expect("state serializes");
-    super::super::sink::atomic::write(path, &bytes, 0o600, true)
+    super::super::sink::atomic::write(path, &serialize(saved), 0o600, true)
 }
 
 mod time_map {
@@ -132,9 +153,10 @@ mod tests {
         let s = Saved { schema: SCHEMA, last_seq: 41, ..Saved::default() };
         save(&p, &s).unwrap();
         assert_eq!(load(&p).unwrap(), Some(s));
-        for bad in ["{not json", r#"{"schema":99,"last_seq":1,"workers":{}}"#] {
+        // Not UTF-8 is corrupt too: moved aside, not an error that stops the daemon.
+        for bad in [&b"{not json"[..], br#"{"schema":99,"last_seq":1,"workers":{}}"#, b"{\"schema\":1,\xff}"] {
             std::fs::write(&p, bad).unwrap();
-            assert_eq!(load(&p).unwrap(), None, "{bad}");
+            assert_eq!(load(&p).unwrap(), None, "{}", String::from_utf8_lossy(bad));
             assert!(!p.exists());
         }
         std::fs::write(dir.path().join(".pulsewatch-x.tmp"), "half").unwrap();
