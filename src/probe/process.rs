@@ -135,6 +135,15 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(&parse_pidfile(input), want, "{:?}", String::from_utf8_lossy(input));
         }
+        // Found by fuzzing: control characters escape to 6–10 bytes each; the message quotes
+        // 40 characters at most, so it stays bounded (it was longer than the harness expected).
+        let PidfileRead::Invalid(why) = parse_pidfile(b",,\x17\x17\x17\x17\x17\x17\x17\x17\x17\x17\x17\x17\x17\x17\x17\x1e\x1e\x1e\x1e\x1e\x1e\x1e\x1e\x1e\x1e\x1e\x1e\x1e\x1e\x17\x17\x17\x17\x17\x17\x17\x17\x17")
+        else {
+            panic!("garbage is invalid")
+        };
+        assert!(why.contains(r"\u{17}") && why.len() <= 40 * 10 + 64, "{why}");
+        let PidfileRead::Invalid(why) = parse_pidfile("\u{10ffff}".repeat(60).as_bytes()) else { panic!() };
+        assert!(why.len() <= 40 * 10 + 64, "{} bytes", why.len());
     }
 
     #[test]
