@@ -20,8 +20,8 @@ fuzz_target!(|data: &[u8]| {
 
     let mut lines = Vec::new();
     let mut screen = Screen::default();
-    screen.feed(bytes, &mut |l| lines.push(l.to_string()));
-    screen.flush(&mut |l| lines.push(l.to_string()));
+    screen.feed(bytes, &mut |l, _| lines.push(l.to_string()));
+    screen.flush(&mut |l, _| lines.push(l.to_string()));
     assert!(lines.iter().all(|l| l.chars().count() <= MAX_COLS), "a line longer than {MAX_COLS} cells");
 
     let mut whole = Tracker::default();
