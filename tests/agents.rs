@@ -131,3 +131,26 @@ fn a_preset_fixed_in_presets_dir_takes_effect_on_reload_without_a_rebuild() {
     assert_eq!((rc["state"].as_str(), rc["from_reason"].as_str()), (Some("quiet"), Some("no_output")));
     assert_eq!(rc["to_reason"], "awaiting_input");
 }
+
+/// With the sweep an hour away, a question on screen is still reported on time: the look
+/// that saw it scheduled the next one for when `input_after` (and the settle) are over.
+#[test]
+fn a_question_is_reported_by_its_deadline_without_a_sweep() {
+    let sb = Sandbox::new();
+    let (_p, log, dir) = agent(&sb, "claude", "claude", "");
+    let cfg = sb.config(
+        "sweep_interval = \"1h\"\n",
+        &format!(
+            "[defaults]\nquiet_after = \"2s\"\nstalled_after = \"120s\"\ninput_after = \"7s\"\n\n{}",
+            worker_entry("claude", &log, "claude")
+        ),
+    );
+    let _d = Daemon::start_logged(&sb, &cfg);
+    wait_worker(&sb, "claude", "alive", "output");
+    touch(&dir, "ask");
+    let w = wait_worker(&sb, "claude", "quiet", "awaiting_input");
+    let idle = w["idle_for_s"].as_f64().unwrap();
+    assert!((7.0..7.0 + 1.5 + 1.5).contains(&idle), "reported after {idle} s of still output");
+    assert_eq!(sb.events().iter().filter(|e| e["event"] == "daemon_started").count(), 1);
+    assert_gapless(&sb.events());
+}

@@ -128,8 +128,7 @@ fn signals_stop_cleanly_and_a_restart_repeats_nothing() {
     assert_eq!((count("daemon_started"), count("daemon_stopping")), (2, 2));
     assert_eq!(count("worker_added"), 3, "a restart adds no worker the saved state knows: {events:#?}");
     assert_eq!(count("transition"), 0, "no state changed: {events:#?}");
-    let state: Value =
-        serde_json::from_str(&std::fs::read_to_string(sb.state_dir().join("state.json")).unwrap()).unwrap();
+    let state = sb.saved_state();
     assert_eq!(state["last_seq"], events.len());
 }
 

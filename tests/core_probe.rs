@@ -263,16 +263,15 @@ fn same_pid_under_another_boot_id_is_reused() {
     });
     assert!(d.stop().success(), "{}", d.stderr());
     let cfg = cfg.to_str().unwrap();
-    let state_path = sb.state_dir().join("state.json");
     let once = || json(&run(&home, &["once", "--json", "-c", cfg]));
     assert_eq!(worker(&once(), "w").unwrap()["state"], "alive", "same boot, same process");
 
     // The same record, as if written before a reboot.
-    let mut state: Value = serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    let mut state = sb.saved_state();
     let identity = &mut state["workers"]["w"]["identity"];
     assert_eq!(identity["pid"], p.pid());
     identity["boot_id"] = "00000000-0000-0000-0000-000000000000".into();
-    std::fs::write(&state_path, state.to_string()).unwrap();
+    sb.write_saved_state(&state);
     let doc = once();
     let w = worker(&doc, "w").unwrap();
     assert_eq!((w["state"].as_str(), w["reason"].as_str()), (Some("orphaned"), Some("pid_reused")), "{w}");

@@ -216,8 +216,7 @@ on = ["none->alive"]
         (slow_events[0]["outcome"].as_str(), slow_events[0]["reason"].as_str()),
         (Some("skipped"), Some("shutdown"))
     );
-    let state: Value =
-        serde_json::from_str(&std::fs::read_to_string(sb.state_dir().join("state.json")).unwrap()).unwrap();
+    let state = sb.saved_state();
     let pending = state["hooks"]["pending"].as_array().unwrap();
     assert_eq!(pending.len(), 1, "{pending:?}");
     assert_eq!((pending[0]["hook"].as_str(), pending[0]["seq"].as_u64()), (Some("slow"), Some(seq)));

@@ -85,6 +85,7 @@ fn sigkill_at_random_moments_keeps_files_whole_and_seq_gapless() {
         for f in &files {
             assert_parses(f, round);
         }
+        invariants::assert_journal_parses(&sb.state_dir().join("state.journal"));
     }
 
     // A last, clean run finishes whatever the last kill left, then stops.

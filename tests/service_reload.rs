@@ -52,8 +52,7 @@ impl Setup {
 }
 
 fn saved(sb: &Sandbox, id: &str) -> Value {
-    let s: Value = serde_json::from_str(&std::fs::read_to_string(sb.state_dir().join("state.json")).unwrap()).unwrap();
-    s["workers"][id].clone()
+    sb.saved_state()["workers"][id].clone()
 }
 
 fn saved_identity(sb: &Sandbox, id: &str) -> Value {

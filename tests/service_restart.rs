@@ -51,7 +51,7 @@ fn kill(mut d: Daemon) {
 }
 
 fn state_json(sb: &Sandbox) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(sb.state_dir().join("state.json")).unwrap()).unwrap()
+    sb.saved_state()
 }
 
 fn worker_events(events: &[Value], id: &str) -> Vec<String> {
@@ -115,7 +115,7 @@ fn pid_reused_while_down_is_caught() {
             let p = Proc::sleep();
             let mut s = state_json(&sb);
             s["workers"]["w"]["identity"]["pid"] = p.pid().into();
-            std::fs::write(sb.state_dir().join("state.json"), s.to_string()).unwrap();
+            sb.write_saved_state(&s);
             let text =
                 std::fs::read_to_string(&cfg).unwrap().replace(&format!("pid = {pid}"), &format!("pid = {}", p.pid()));
             std::fs::write(&cfg, text).unwrap();
@@ -148,7 +148,7 @@ fn the_same_pid_after_another_boot_is_reused() {
     s["workers"]["w"]["identity"]["boot_id"] = "00000000-0000-0000-0000-000000000000".into();
     s["workers"]["w"]["identity"]["start_ticks"] = 1.into();
     let saved = s["workers"]["w"]["identity"].clone();
-    std::fs::write(sb.state_dir().join("state.json"), s.to_string()).unwrap();
+    sb.write_saved_state(&s);
     let (d, from) = start(&sb, &cfg);
     let events = sb.events()[from..].to_vec();
     let t: Vec<&Value> = events.iter().filter(|e| e["worker"] == "w").collect();

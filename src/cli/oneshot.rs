@@ -7,7 +7,6 @@ use crate::discover::discover;
 use crate::model::State;
 use crate::monitor::Monitor;
 use crate::sink::status::{DaemonInfo, StatusDoc};
-use crate::state::persist;
 use crate::timefmt::{human, rfc3339};
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -15,7 +14,7 @@ use std::time::SystemTime;
 /// One sweep with the daemon's saved identities (read-only), so a PID reused since the
 /// daemon first saw a worker is still caught.
 fn probe_once(cfg: &Config) -> StatusDoc {
-    let saved = persist::load_readonly(&cfg.daemon.state_dir.join("state.json"));
+    let saved = crate::state::journal::load_readonly(&cfg.daemon.state_dir);
     let mut m = Monitor::new(crate::probe::boot_id(), saved);
     let now = SystemTime::now();
     m.sweep(cfg, now);

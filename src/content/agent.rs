@@ -64,6 +64,8 @@ pub struct Hold {
     candidate: Prompt,
     since: Option<SystemTime>,
     last_busy: Option<SystemTime>,
+    /// The last look showed a prompt that a recent busy marker kept from counting.
+    suppressed: bool,
 }
 
 impl Hold {
@@ -76,12 +78,22 @@ impl Hold {
         }
         let recently_busy = self.last_busy.is_some_and(|b| now.duration_since(b).unwrap_or_default() < BUSY_GRACE);
         let signal = if recently_busy { Prompt::None } else { look.prompt };
+        self.suppressed = recently_busy && look.prompt != Prompt::None;
         if signal != self.candidate || self.since.is_none() {
             self.candidate = signal;
             self.since = Some(now);
         }
         let held = self.since.is_some_and(|s| now.duration_since(s).unwrap_or_default() >= SETTLE);
         if self.candidate == Prompt::None || held { self.candidate } else { Prompt::None }
+    }
+
+    /// When `observe` may answer differently with the screen as it is: a prompt settling,
+    /// or a prompt coming out from behind the busy grace. A deadline to look again then,
+    /// so a prompt is reported on time without any write to wake the daemon.
+    pub fn next_change(&self, now: SystemTime) -> Option<SystemTime> {
+        let settling = self.since.filter(|_| self.candidate != Prompt::None).map(|s| s + SETTLE);
+        let unmasked = self.last_busy.filter(|_| self.suppressed).map(|b| b + BUSY_GRACE);
+        [settling, unmasked].into_iter().flatten().filter(|t| *t > now).min()
     }
 }
 
@@ -145,27 +157,28 @@ mod tests {
     fn hysteresis() {
         let at = |ms: u64| SystemTime::UNIX_EPOCH + Duration::from_millis(1_000_000 + ms);
         let look = |busy, prompt| Look { busy, prompt };
-        // (ms, busy, prompt showing, reported)
+        // (ms, busy, prompt showing, reported, next_change in ms)
         #[rustfmt::skip]
-        let steps: &[(u64, bool, Prompt, Prompt)] = &[
-            (0, true, None, None),
-            (1_000, false, Input, None),     // busy 1 s ago
-            (6_000, false, Input, None),     // grace over now: the prompt's clock starts
-            (7_000, false, Input, None),
-            (7_499, false, Input, None),
-            (7_500, false, Input, Input),    // held for SETTLE
-            (8_000, false, None, None),      // gone: at once
-            (8_100, false, Input, None),     // back: settles again
-            (9_000, false, Idle, None),      // changed kind: settles again
-            (10_500, false, Idle, Idle),
-            (11_000, true, Input, None),     // busy marker beside a prompt
-            (16_999, false, Input, None),
-            (17_000, false, Input, None),
-            (18_500, false, Input, Input),
+        let steps: &[(u64, bool, Prompt, Prompt, Option<u64>)] = &[
+            (0, true, None, None, Option::None),
+            (1_000, false, Input, None, Some(6_000)),    // busy 1 s ago: look when the grace ends
+            (6_000, false, Input, None, Some(7_500)),    // grace over now: the prompt's clock starts
+            (7_000, false, Input, None, Some(7_500)),
+            (7_499, false, Input, None, Some(7_500)),
+            (7_500, false, Input, Input, Option::None),  // held for SETTLE
+            (8_000, false, None, None, Option::None),    // gone: at once
+            (8_100, false, Input, None, Some(9_600)),    // back: settles again
+            (9_000, false, Idle, None, Some(10_500)),    // changed kind: settles again
+            (10_500, false, Idle, Idle, Option::None),
+            (11_000, true, Input, None, Some(17_000)),   // busy marker beside a prompt
+            (16_999, false, Input, None, Some(17_000)),
+            (17_000, false, Input, None, Some(18_500)),
+            (18_500, false, Input, Input, Option::None),
         ];
         let mut h = Hold::default();
-        for (ms, busy, prompt, want) in steps {
+        for (ms, busy, prompt, want, next) in steps {
             assert_eq!(h.observe(look(*busy, *prompt), at(*ms)), *want, "at {ms} ms");
+            assert_eq!(h.next_change(at(*ms)), next.map(at), "next change, at {ms} ms");
         }
     }
 }

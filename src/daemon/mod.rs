@@ -8,15 +8,17 @@ use crate::monitor::Monitor;
 use crate::probe;
 use crate::service::Service;
 use crate::sink::events::EventLog;
-use crate::sink::status::{DaemonInfo, StatusDoc};
-use crate::state::persist;
+use crate::sink::status::DaemonInfo;
+use crate::state::journal::{self, Store};
 use crate::timefmt::rfc3339;
 use crate::watch::{Wake, Watcher};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 mod run;
+mod save;
+mod sweep;
 
 pub use run::run;
 
@@ -31,7 +33,7 @@ pub enum DaemonError {
     #[error("{path}: cannot create the state directory: {source}")]
     StateDir { path: PathBuf, source: std::io::Error },
     #[error("cannot read saved state: {0}")]
-    State(#[from] persist::LoadError),
+    State(#[from] journal::StoreError),
     #[error(transparent)]
     Export(#[from] ExportError),
 }
@@ -51,7 +53,11 @@ pub struct Daemon {
     events: EventLog,
     started_at: SystemTime,
     faults: Faults,
+    /// `state.json` and its journal.
+    store: Store,
     last_save: std::time::Instant,
+    /// A sweep being checked in slices between other wake-ups (`sweep_step`).
+    sweeping: Option<sweep::Sliced>,
     /// sd_notify, watchdog and heartbeat: told by the working loop what it did.
     service: Service,
     /// Metrics: the HTTP endpoint's snapshot and the textfile.
@@ -61,14 +67,12 @@ pub struct Daemon {
     pub watch: Watcher,
 }
 
-const SEQ_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
-
 impl Daemon {
     pub fn start(cfg: Config, explicit: Option<PathBuf>) -> Result<Daemon, DaemonError> {
         let dir = &cfg.daemon.state_dir;
         std::fs::create_dir_all(dir).map_err(|source| DaemonError::StateDir { path: dir.clone(), source })?;
-        persist::remove_stale_temp_files(dir);
-        let mut saved = persist::load(&state_path(&cfg))?;
+        crate::state::persist::remove_stale_temp_files(dir);
+        let (store, mut saved) = Store::open(dir)?;
         let last_seq = saved.as_ref().map_or(0, |s| s.last_seq);
         let unlogged = saved.as_mut().map(|s| std::mem::take(&mut s.unlogged)).unwrap_or_default();
         let events = EventLog::recover(&cfg.daemon.event_log, last_seq, unlogged);
@@ -88,76 +92,14 @@ impl Daemon {
             events,
             started_at,
             faults: Faults::default(),
+            store,
             last_save: std::time::Instant::now(),
+            sweeping: None,
             service,
             export,
             hooks,
             watch,
         })
-    }
-
-    /// One full pass: discover, probe, classify, record. Returns what was recorded.
-    pub fn sweep(&mut self) -> Vec<Stamped> {
-        let now = SystemTime::now();
-        let t0 = Instant::now();
-        let events = self.monitor.sweep(&self.cfg, now);
-        let took = t0.elapsed();
-        self.watch.sync_all(&self.monitor, self.cfg.daemon.sweep_interval);
-        let stamped = self.record(events, now);
-        self.finish_sweep(now, took);
-        self.service.swept(self.monitor.counts());
-        stamped
-    }
-
-    /// The first sweep, announced by `daemon_started` with the number of workers found.
-    pub fn first_sweep(&mut self) -> Vec<Stamped> {
-        let now = SystemTime::now();
-        let t0 = Instant::now();
-        let mut events = self.monitor.sweep(&self.cfg, now);
-        let took = t0.elapsed();
-        self.watch.sync_all(&self.monitor, self.cfg.daemon.sweep_interval);
-        let workers = self.monitor.workers.len();
-        events.insert(
-            0,
-            Event::daemon(EventKind::DaemonStarted { pid: std::process::id(), version: VERSION.into(), workers }),
-        );
-        let stamped = self.record(events, now);
-        self.finish_sweep(now, took);
-        self.service.swept(self.monitor.counts());
-        stamped
-    }
-
-    /// Stamps `events`, appends them to the event log and saves the state.
-    pub fn record(&mut self, events: Vec<Event>, now: SystemTime) -> Vec<Stamped> {
-        if events.is_empty() {
-            // Lines queued while the log was unwritable must not wait for the next event,
-            // which may be a long time coming on a quiet host.
-            self.events.flush();
-            return Vec::new();
-        }
-        // A batch that changes persistent state is written ahead: state.json (fsynced) takes
-        // the new states, the last seq, the stamped lines and the hook runs they ask for before
-        // the log gets them, so a kill at any point leaves a state that matches the log or can
-        // finish it on restart (no seq repeats or skips, no transition is told twice or lost,
-        // no hook run is lost). The next save drops the lines again. Seq-only progress (liveness
-        // events) is not saved ahead: the seq is recovered from the log's tail, and lines a kill
-        // kept from the log were never seen. It is saved at most every SEQ_SAVE_EVERY, which
-        // bounds the cost at 10,000 workers; only a log rotated away and a crash within that
-        // window could then reuse a seq.
-        let stamped = self.events.stamp(events, now);
-        self.export.count(&stamped);
-        let monitor = &self.monitor;
-        self.hooks.plan(&stamped, &self.cfg.hooks, &|id| monitor.workers.get(id).map(hooks::WorkerCtx::of));
-        let changed = self.monitor.take_dirty() | self.hooks.take_dirty();
-        if changed {
-            self.save_state();
-        }
-        self.events.flush();
-        if !changed && self.last_save.elapsed() >= SEQ_SAVE_EVERY {
-            self.save_state();
-        }
-        self.hooks.dispatch(&self.cfg.hooks);
-        stamped
     }
 
     /// What the watchers reported between sweeps: only the workers concerned are looked at,
@@ -187,27 +129,14 @@ impl Daemon {
         let events =
             self.hooks.settle(wake, &self.cfg.hooks, now, &|id| monitor.workers.get(id).map(hooks::WorkerCtx::of));
         if events.is_empty() {
-            if self.hooks.take_dirty() {
-                self.save_state();
-            }
+            self.save(&[]);
             self.hooks.dispatch(&self.cfg.hooks);
         } else {
             self.record(events, now);
         }
     }
 
-    fn save_state(&mut self) {
-        self.last_save = std::time::Instant::now();
-        let mut saved = self.monitor.saved(self.events.last_seq());
-        saved.unlogged = self.events.unlogged();
-        saved.hooks = self.hooks.saved();
-        if let Err(e) = persist::save(&state_path(&self.cfg), &saved) {
-            self.faults.state_file += 1;
-            tracing::error!(error = %e, "cannot save state.json");
-        }
-    }
-
-    pub fn status(&self, now: SystemTime) -> StatusDoc {
+    fn daemon_info(&self, now: SystemTime) -> DaemonInfo {
         let mut faults = BTreeMap::new();
         faults.insert("event_log".to_string(), self.events.faults);
         faults.insert("status_file".to_string(), self.faults.status_file);
@@ -219,7 +148,7 @@ impl Daemon {
         let unreadable = self.monitor.workers.values().filter(|w| w.view.error.is_some()).count();
         faults.insert("workers_with_errors".to_string(), unreadable as u64);
         faults.insert("metrics".to_string(), self.export.faults);
-        self.monitor.status(DaemonInfo {
+        DaemonInfo {
             pid: std::process::id(),
             version: VERSION.to_string(),
             started_at: rfc3339(self.started_at),
@@ -227,17 +156,16 @@ impl Daemon {
             config: self.cfg.describe_source(),
             faults,
             listen: self.export.bound().map(|a| a.to_string()),
-        })
+        }
     }
 
     /// Writes the status file; returns the document as written.
     fn write_status(&mut self, now: SystemTime) -> Vec<u8> {
-        if self.monitor.take_dirty() {
-            self.save_state();
-        }
+        // Changes that came without an event (a new identity) are saved here at the latest.
+        self.save(&[]);
         self.watch.status_written();
         let path = self.cfg.daemon.status_file.clone();
-        let bytes = self.status(now).to_bytes();
+        let bytes = self.monitor.status_bytes(&self.daemon_info(now));
         if let Err(e) = crate::sink::status::write_bytes(&path, &bytes) {
             self.faults.status_file += 1;
             tracing::error!(path = %path.display(), error = %e, "cannot write the status file");
@@ -295,17 +223,13 @@ impl Daemon {
         let now = SystemTime::now();
         self.record(ended, now);
         self.record(vec![Event::daemon(EventKind::DaemonStopping { reason: reason.to_string() })], now);
-        self.save_state();
+        self.save_snapshot();
         self.write_status(now);
     }
 
     pub fn config(&self) -> &Config {
         &self.cfg
     }
-}
-
-fn state_path(cfg: &Config) -> PathBuf {
-    cfg.daemon.state_dir.join("state.json")
 }
 
 #[cfg(test)]

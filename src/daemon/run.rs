@@ -36,9 +36,11 @@ async fn run_loop(cfg: Config, explicit: Option<PathBuf>) -> Result<(), DaemonEr
         if wedge_after.is_some_and(|n| d.service.sweeps() >= n) {
             crate::service::wedge();
         }
+        let sweeping = d.sweeping();
+        // Biased: what happened (signals, deaths, writes, deadlines, hook outcomes) comes
+        // before the next slice of a periodic sweep, which only runs when nothing else waits.
         tokio::select! {
-            _ = tokio::time::sleep_until(next) => { d.sweep(); next = tokio::time::Instant::now() + d.cfg.daemon.sweep_interval; }
-            _ = tokio::time::sleep_until(d.service_due().into()) => d.service_tick(),
+            biased;
             _ = term.recv() => break "SIGTERM",
             _ = int.recv() => break "SIGINT",
             _ = hup.recv() => {
@@ -46,9 +48,16 @@ async fn run_loop(cfg: Config, explicit: Option<PathBuf>) -> Result<(), DaemonEr
                 next = tokio::time::Instant::now() + d.cfg.daemon.sweep_interval;
                 registry = crate::discover::watch::RegistryWatch::new(&d.cfg);
             }
-            _ = registry.changed() => { d.sweep(); }
-            wake = d.hooks.next() => d.on_hooks(wake),
+            _ = tokio::time::sleep_until(d.service_due().into()) => d.service_tick(),
             wake = d.watch.wait() => { d.on_wake(wake); }
+            wake = d.hooks.next() => d.on_hooks(wake),
+            _ = registry.changed() => { d.sweep(); }
+            _ = std::future::ready(()), if sweeping => {
+                if d.sweep_step() {
+                    next = tokio::time::Instant::now() + d.cfg.daemon.sweep_interval;
+                }
+            }
+            _ = tokio::time::sleep_until(next), if !sweeping => { d.sweep_begin(); }
         }
     };
     tracing::info!(signal = reason, "stopping");

@@ -76,6 +76,20 @@ impl Activity {
         self.hold.observe(look, now)
     }
 
+    /// When the prompt judgement may change with nothing written: the hold settling, or a
+    /// question that has shown for `input_after` (`classify::refine` then says
+    /// `awaiting_input`). `shown` is what `prompt` said at this look.
+    pub fn prompt_deadline(
+        &self,
+        shown: Prompt,
+        last_output: Option<SystemTime>,
+        input_after: std::time::Duration,
+        now: SystemTime,
+    ) -> Option<SystemTime> {
+        let asking = last_output.filter(|_| shown == Prompt::Input).map(|t| t + input_after).filter(|t| *t > now);
+        [self.hold.next_change(now), asking].into_iter().flatten().min()
+    }
+
     /// Reads what the log says now. `facts` is this look's `stat` of the log.
     pub fn look(&mut self, path: &Path, facts: &LogFacts, settings: &WorkerSettings) -> Clocks {
         let last_write = facts.mtime();

@@ -13,8 +13,9 @@ use crate::discover::discover;
 use crate::event::Event;
 use crate::model::{Source, State, WorkerId};
 use crate::probe::Panes;
-use crate::state::persist::{SCHEMA, Saved, SavedWorker};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use crate::state::journal::Delta;
+use crate::state::persist::{Saved, SavedWorker};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::SystemTime;
 
 pub struct Monitor {
@@ -24,8 +25,30 @@ pub struct Monitor {
     restored: HashMap<String, SavedWorker>,
     forgotten: BTreeMap<String, SystemTime>,
     warnings: HashSet<String>,
-    /// Persistent state changed since the last `take_dirty`.
-    dirty: bool,
+    /// Persistent state changed since the last `take_changes`.
+    changes: Changes,
+}
+
+/// What persistent state changed: the journal's next record is made of it.
+#[derive(Debug, Default)]
+struct Changes {
+    workers: BTreeSet<WorkerId>,
+    removed: Vec<String>,
+    forgotten: bool,
+}
+
+/// A sweep in progress (`Monitor::sweep_begin`): the workers left to check, and the tmux
+/// snapshot they share.
+pub struct Sweep {
+    ids: Vec<WorkerId>,
+    next: usize,
+    panes: Panes,
+}
+
+impl Sweep {
+    pub fn done(&self) -> bool {
+        self.next >= self.ids.len()
+    }
 }
 
 impl Monitor {
@@ -37,19 +60,31 @@ impl Monitor {
             restored: saved.workers.into_iter().collect(),
             forgotten: saved.forgotten,
             warnings: HashSet::new(),
-            dirty: false,
+            changes: Changes::default(),
         }
     }
 
-    /// Re-discovers, reconciles and checks every worker.
+    /// Re-discovers, reconciles and checks every worker, in one go.
     pub fn sweep(&mut self, cfg: &Config, now: SystemTime) -> Vec<Event> {
+        let (mut sweep, mut events) = self.sweep_begin(cfg, now);
+        events.extend(self.sweep_step(&mut sweep, cfg, now, None));
+        events.extend(self.sweep_end(cfg, now));
+        events
+    }
+
+    /// A sweep's first part: discovery, and the workers that came or went. Workers that are
+    /// still there are checked by `sweep_step`, which the daemon runs in slices between
+    /// other wake-ups so that no single turn of its loop holds up an event for long.
+    pub fn sweep_begin(&mut self, cfg: &Config, now: SystemTime) -> (Sweep, Vec<Event>) {
         // One look at each tmux server per sweep, shared by discovery and the probes.
         let mut panes = Panes::default();
         let found = discover(cfg, &mut panes);
         self.note_warnings(found.warnings);
         let mut events = Vec::new();
         let listed: HashSet<String> = found.specs.iter().map(|s| s.id.to_string()).collect();
+        let before = self.forgotten.len();
         self.forgotten.retain(|id, _| listed.contains(id.as_str()));
+        self.changes.forgotten |= self.forgotten.len() != before;
 
         // Workers no longer listed by their source. A tmux pane that vanished or died stays,
         // to be reported orphaned (pane_gone) until forget_after; everything else goes now,
@@ -63,10 +98,10 @@ impl Monitor {
         for id in gone {
             let w = self.workers.remove(&id).expect("listed above");
             events.push(w.removed("source_gone"));
-            self.dirty = true;
+            self.changes.removed.push(id.to_string());
         }
 
-        let liveness = cfg.daemon.liveness_every;
+        let mut started = HashSet::new();
         for spec in found.specs {
             if self.forgotten.contains_key(spec.id.as_str()) {
                 continue;
@@ -78,28 +113,53 @@ impl Monitor {
                         w.identity = None;
                     }
                     w.spec = spec;
-                    let (evs, dirty) = w.check(&self.boot_id, now, liveness, &mut panes);
-                    self.dirty |= dirty;
-                    events.extend(evs);
                 }
                 None => {
                     let saved = self.restored.remove(spec.id.as_str());
                     let id = spec.id.clone();
                     let (w, evs) = Worker::start(spec, saved, &self.boot_id, now, &mut panes);
-                    self.workers.insert(id, w);
+                    self.workers.insert(id.clone(), w);
                     events.extend(evs);
-                    self.dirty = true;
+                    self.changes.workers.insert(id.clone());
+                    started.insert(id);
                 }
             }
         }
         // Tmux workers kept past their pane are checked too (their probe says pane_gone).
-        for (id, w) in self.workers.iter_mut() {
-            if !listed.contains(id.as_str()) {
-                let (evs, dirty) = w.check(&self.boot_id, now, liveness, &mut panes);
-                self.dirty |= dirty;
-                events.extend(evs);
+        let ids = self.workers.keys().filter(|id| !started.contains(*id)).cloned().collect();
+        (Sweep { ids, next: 0, panes }, events)
+    }
+
+    /// Checks the sweep's next workers: all that are left, or as many as fit in `budget`.
+    pub fn sweep_step(
+        &mut self,
+        sweep: &mut Sweep,
+        cfg: &Config,
+        now: SystemTime,
+        budget: Option<std::time::Duration>,
+    ) -> Vec<Event> {
+        let t0 = std::time::Instant::now();
+        let mut events = Vec::new();
+        while let Some(id) = sweep.ids.get(sweep.next) {
+            sweep.next += 1;
+            // Gone since the sweep began (an event removed it, or a reload did).
+            let Some(w) = self.workers.get_mut(id) else { continue };
+            let (evs, dirty) = w.check(&self.boot_id, now, cfg.daemon.liveness_every, &mut sweep.panes);
+            if dirty {
+                self.changes.workers.insert(id.clone());
+            }
+            events.extend(evs);
+            if budget.is_some_and(|b| sweep.next % 16 == 0 && t0.elapsed() >= b) {
+                break;
             }
         }
+        events
+    }
+
+    /// A sweep's last part, once every worker was checked: saved state no worker claimed,
+    /// and orphans past `forget_after`.
+    pub fn sweep_end(&mut self, cfg: &Config, now: SystemTime) -> Vec<Event> {
+        let mut events = Vec::new();
         // Known before a restart, not there now: their removal is news.
         for (id, s) in self.restored.drain() {
             if let Ok(id) = WorkerId::new(id) {
@@ -107,7 +167,7 @@ impl Monitor {
                     &id,
                     crate::event::EventKind::WorkerRemoved { last_state: s.tracker.state, why: "source_gone".into() },
                 ));
-                self.dirty = true;
+                self.changes.removed.push(id.to_string());
             }
         }
         self.forget(cfg, now, &mut events);
@@ -120,7 +180,9 @@ impl Monitor {
             return Vec::new();
         };
         let (events, dirty) = w.check(&self.boot_id, now, cfg.daemon.liveness_every, &mut Panes::default());
-        self.dirty |= dirty;
+        if dirty {
+            self.changes.workers.insert(w.spec.id.clone());
+        }
         events
     }
 
@@ -138,7 +200,8 @@ impl Monitor {
             let w = self.workers.remove(&id).expect("listed above");
             events.push(w.removed("forget_after"));
             self.forgotten.insert(id.to_string(), now);
-            self.dirty = true;
+            self.changes.removed.push(id.to_string());
+            self.changes.forgotten = true;
         }
     }
 
@@ -151,8 +214,24 @@ impl Monitor {
         self.warnings = now;
     }
 
-    pub fn take_dirty(&mut self) -> bool {
-        std::mem::take(&mut self.dirty)
+    /// What persistent state changed since the last call, as a journal record (`None`
+    /// when nothing did).
+    pub fn take_changes(&mut self, last_seq: u64) -> Option<Delta> {
+        let c = std::mem::take(&mut self.changes);
+        if c.workers.is_empty() && c.removed.is_empty() && !c.forgotten {
+            return None;
+        }
+        // A worker removed and found again in one batch is saved, not removed.
+        let removed = c.removed.into_iter().filter(|id| !self.workers.contains_key(id.as_str())).collect();
+        let workers =
+            c.workers.iter().filter_map(|id| self.workers.get(id).map(|w| (id.to_string(), w.saved()))).collect();
+        let forgotten = c.forgotten.then(|| self.forgotten.clone());
+        Some(Delta { last_seq, workers, removed, forgotten, ..Delta::default() })
+    }
+
+    /// Forgets what changed: a snapshot of everything is being saved instead.
+    pub fn discard_changes(&mut self) {
+        self.changes = Changes::default();
     }
 
     pub fn saved(&self, last_seq: u64) -> Saved {
@@ -162,7 +241,7 @@ impl Monitor {
         for (id, s) in &self.restored {
             workers.entry(id.clone()).or_insert_with(|| s.clone());
         }
-        Saved { schema: SCHEMA, last_seq, workers, forgotten: self.forgotten.clone(), ..Saved::default() }
+        Saved { last_seq, workers, forgotten: self.forgotten.clone(), ..Saved::empty() }
     }
 }
 
@@ -173,3 +252,7 @@ fn pane_vanished(w: &Worker, panes: &mut Panes) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+#[path = "sweep_tests.rs"]
+mod sweep_tests;

@@ -43,6 +43,9 @@ pub struct Worker {
     liveness_at: SystemTime,
     liveness_size: u64,
     repiped_at: Option<SystemTime>,
+    /// This worker's entry in the status document, encoded after every look: a status
+    /// write joins these instead of encoding 10,000 workers again for one that changed.
+    pub(super) status_json: Vec<u8>,
 }
 
 /// Probes a worker's log (reading what was appended, in content mode) and process, and
@@ -71,7 +74,8 @@ pub fn look(
         pipe_broken: pipe_is_broken(spec, last_write, panes),
     };
     let verdict = refine(classify(&obs, &spec.settings.thresholds, now), refinement, spec.settings.input_after);
-    let deadline = next_deadline(&obs, &spec.settings.thresholds, now);
+    let prompt_due = activity.prompt_deadline(refinement.prompt, last_output, spec.settings.input_after, now);
+    let deadline = [next_deadline(&obs, &spec.settings.thresholds, now), prompt_due].into_iter().flatten().min();
     (View { verdict, log, process, last_write, last_output, error, looked_at: now, deadline }, identity)
 }
 
@@ -130,6 +134,7 @@ impl Worker {
             liveness_at: now,
             liveness_size: size,
             repiped_at: None,
+            status_json: Vec::new(),
         };
         let events = if restored {
             let v = w.view.verdict;
@@ -144,6 +149,7 @@ impl Worker {
                 },
             )]
         };
+        w.encode_status();
         (w, events)
     }
 
@@ -171,6 +177,7 @@ impl Worker {
                 events.push(self.liveness(now));
             }
         }
+        self.encode_status();
         (events, dirty)
     }
 

@@ -120,6 +120,30 @@ impl StatusDoc {
     }
 }
 
+/// Builds the bytes `StatusDoc::to_bytes` would from already encoded worker entries
+/// (`entries` bytes of them, for the allocation). Field order follows `StatusDoc`.
+pub fn join<'a>(
+    daemon: &DaemonInfo,
+    counts: Counts,
+    entries: usize,
+    workers: impl Iterator<Item = &'a [u8]>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries + 1024);
+    out.extend_from_slice(format!("{{\"schema\":{SCHEMA},\"daemon\":").as_bytes());
+    serde_json::to_writer(&mut out, daemon).expect("status serializes");
+    out.extend_from_slice(b",\"counts\":");
+    serde_json::to_writer(&mut out, &counts).expect("status serializes");
+    out.extend_from_slice(b",\"workers\":[");
+    for (i, w) in workers.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(w);
+    }
+    out.extend_from_slice(b"]}\n");
+    out
+}
+
 /// Writes a serialized status document. Readable by other users: `pulsewatch status` and
 /// monitoring agents read it.
 pub fn write_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -1,6 +1,7 @@
 //! The per-worker state machine, pure: turns successive verdicts into transitions, reason
 //! changes and flapping episodes.
 
+pub mod journal;
 pub mod persist;
 
 use crate::classify::Verdict;

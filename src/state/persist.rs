@@ -15,6 +15,10 @@ pub const SCHEMA: u32 = 1;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Saved {
     pub schema: u32,
+    /// Which snapshot this is: `state.journal` records apply only to the snapshot whose
+    /// generation their header names (see `journal`).
+    #[serde(default)]
+    pub generation: u64,
     pub last_seq: u64,
     pub workers: BTreeMap<String, SavedWorker>,
     /// Orphaned workers dropped after `forget_after`, and when; they stay dropped while
@@ -29,6 +33,12 @@ pub struct Saved {
     /// Hook runs not finished yet and reminders, so a restart delivers them.
     #[serde(default)]
     pub hooks: crate::hooks::SavedHooks,
+}
+
+impl Saved {
+    pub fn empty() -> Saved {
+        Saved { schema: SCHEMA, ..Saved::default() }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,6 +128,26 @@ pub fn remove_stale_temp_files(dir: &Path) {
 
 pub fn save(path: &Path, saved: &Saved) -> std::io::Result<()> {
     super::super::sink::atomic::write(path, &serialize(saved), 0o600, true)
+}
+
+/// `time_map` for an optional map (a journal record carries `forgotten` only when it changed).
+pub(crate) mod opt_time_map {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::collections::BTreeMap;
+    use std::time::SystemTime;
+
+    pub fn serialize<S: Serializer>(m: &Option<BTreeMap<String, SystemTime>>, s: S) -> Result<S::Ok, S::Error> {
+        match m {
+            Some(m) => super::time_map::serialize(m, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BTreeMap<String, SystemTime>>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrap(#[serde(with = "super::time_map")] BTreeMap<String, SystemTime>);
+        Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
+    }
 }
 
 mod time_map {

@@ -78,6 +78,20 @@ pub fn assert_parses_if_present(path: &Path) {
     }
 }
 
+/// Every whole line of the state journal parses (only a kill mid-append may leave a torn
+/// last line, and a reader may see an append in progress).
+pub fn assert_journal_parses(path: &Path) {
+    let Ok(bytes) = std::fs::read(path) else { return };
+    for line in bytes.split_inclusive(|&b| b == b'\n').filter(|l| l.ends_with(b"\n")) {
+        assert!(
+            serde_json::from_slice::<Value>(line).is_ok(),
+            "{}: a journal record does not parse: {}",
+            path.display(),
+            String::from_utf8_lossy(line)
+        );
+    }
+}
+
 /// Every line of the event log parses (none torn) and the log keeps its promises.
 pub fn check_event_log(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -152,6 +166,7 @@ pub fn check_running(sb: &Sandbox, d: &mut Daemon, base: &Baseline) -> Vec<Value
     for f in [sb.status_file(), sb.state_dir().join("state.json"), sb.path("run/heartbeat.json")] {
         assert_parses_if_present(&f);
     }
+    assert_journal_parses(&sb.state_dir().join("state.journal"));
     assert!(sb.status().is_some(), "the status file parses");
     base.assert_no_leaks(d);
     check_event_log(&sb.event_log())

@@ -50,6 +50,16 @@ impl Sandbox {
     pub fn status_file(&self) -> PathBuf {
         self.path("run/status.json")
     }
+    /// What the daemon has saved: `state.json` with its journal applied (as a restart reads it).
+    pub fn saved_state(&self) -> Value {
+        let saved = pulsewatch::state::journal::load_readonly(&self.state_dir()).expect("a saved state");
+        serde_json::to_value(saved).unwrap()
+    }
+    /// Replaces the saved state (daemon stopped): a new `state.json` and no journal.
+    pub fn write_saved_state(&self, state: &Value) {
+        std::fs::write(self.state_dir().join("state.json"), state.to_string()).unwrap();
+        let _ = std::fs::remove_file(self.state_dir().join("state.journal"));
+    }
     pub fn event_log(&self) -> PathBuf {
         self.path("state/events.ndjson")
     }
