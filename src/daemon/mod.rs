@@ -41,7 +41,6 @@ pub enum DaemonError {
 /// Runtime faults the daemon survives; counted and shown in the status document.
 #[derive(Debug, Default)]
 struct Faults {
-    status_file: u64,
     state_file: u64,
 }
 
@@ -55,6 +54,7 @@ pub struct Daemon {
     faults: Faults,
     /// `state.json` and its journal.
     store: Store,
+    status_writer: crate::sink::status_writer::StatusWriter,
     last_save: std::time::Instant,
     /// A sweep being checked in slices between other wake-ups (`sweep_step`).
     sweeping: Option<sweep::Sliced>,
@@ -93,6 +93,7 @@ impl Daemon {
             started_at,
             faults: Faults::default(),
             store,
+            status_writer: Default::default(),
             last_save: std::time::Instant::now(),
             sweeping: None,
             service,
@@ -139,7 +140,7 @@ impl Daemon {
     fn daemon_info(&self, now: SystemTime) -> DaemonInfo {
         let mut faults = BTreeMap::new();
         faults.insert("event_log".to_string(), self.events.faults);
-        faults.insert("status_file".to_string(), self.faults.status_file);
+        faults.insert("status_file".to_string(), self.status_writer.faults());
         faults.insert("state_file".to_string(), self.faults.state_file);
         for (name, n) in self.service.faults() {
             faults.insert(name.to_string(), n);
@@ -159,18 +160,14 @@ impl Daemon {
         }
     }
 
-    /// Writes the status file; returns the document as written.
-    fn write_status(&mut self, now: SystemTime) -> Vec<u8> {
+    /// Hands the status document to its writer thread; returns the document.
+    fn write_status(&mut self, now: SystemTime) -> bytes::Bytes {
         // Changes that came without an event (a new identity) are saved here at the latest.
         self.save(&[]);
         self.watch.status_written();
-        let path = self.cfg.daemon.status_file.clone();
-        let bytes = self.monitor.status_bytes(&self.daemon_info(now));
-        if let Err(e) = crate::sink::status::write_bytes(&path, &bytes) {
-            self.faults.status_file += 1;
-            tracing::error!(path = %path.display(), error = %e, "cannot write the status file");
-        }
-        bytes
+        let doc = bytes::Bytes::from(self.monitor.status_bytes(&self.daemon_info(now)));
+        self.status_writer.write(self.cfg.daemon.status_file.clone(), doc.clone());
+        doc
     }
 
     /// What follows every sweep: the status file, then the metrics (same document).
@@ -225,6 +222,7 @@ impl Daemon {
         self.record(vec![Event::daemon(EventKind::DaemonStopping { reason: reason.to_string() })], now);
         self.save_snapshot();
         self.write_status(now);
+        self.status_writer.finish();
     }
 
     pub fn config(&self) -> &Config {

@@ -51,7 +51,8 @@ async fn run_loop(cfg: Config, explicit: Option<PathBuf>) -> Result<(), DaemonEr
             _ = tokio::time::sleep_until(d.service_due().into()) => d.service_tick(),
             wake = d.watch.wait() => { d.on_wake(wake); }
             wake = d.hooks.next() => d.on_hooks(wake),
-            _ = registry.changed() => { d.sweep(); }
+            // Discovery at once (entries take effect when written), the checks in slices.
+            _ = registry.changed() => { d.sweep_begin(); }
             _ = std::future::ready(()), if sweeping => {
                 if d.sweep_step() {
                     next = tokio::time::Instant::now() + d.cfg.daemon.sweep_interval;

@@ -54,8 +54,9 @@ impl Daemon {
         stamped
     }
 
-    /// Starts a periodic sweep: discovery and the workers that came or went; `sweep_step`
-    /// checks the rest.
+    /// Starts a sliced sweep (the periodic one, or after a registry change): discovery and
+    /// the workers that came or went now, `sweep_step` checks the rest. One in progress is
+    /// replaced: the new one covers its workers too.
     pub fn sweep_begin(&mut self) -> Vec<Stamped> {
         let now = SystemTime::now();
         let t0 = Instant::now();

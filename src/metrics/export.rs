@@ -78,7 +78,7 @@ impl Exporter {
         &mut self,
         cfg: &Config,
         workers: impl IntoIterator<Item = &'a Worker>,
-        status: Vec<u8>,
+        status: Bytes,
         took: Duration,
         now: SystemTime,
     ) {
@@ -100,7 +100,7 @@ impl Exporter {
         if let Some(tx) = &self.latest {
             tx.send_replace(Some(Arc::new(Snapshot {
                 text: Bytes::from(text),
-                status: Bytes::from(status),
+                status,
                 swept: Instant::now(),
                 interval: d.sweep_interval,
                 token: self.token.clone(),

@@ -145,6 +145,8 @@ impl Monitor {
             // Gone since the sweep began (an event removed it, or a reload did).
             let Some(w) = self.workers.get_mut(id) else { continue };
             let (evs, dirty) = w.check(&self.boot_id, now, cfg.daemon.liveness_every, &mut sweep.panes);
+            // Encoded here, in the slice, so the status write at the sweep's end is a copy.
+            w.encode_status();
             if dirty {
                 self.changes.workers.insert(id.clone());
             }

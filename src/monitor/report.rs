@@ -22,8 +22,11 @@ impl Monitor {
     }
 
     /// The document's bytes, the same as `status(daemon).to_bytes()`, from the encoded
-    /// entries: a copy, not an encoding, of 10,000 workers.
-    pub fn status_bytes(&self, daemon: &DaemonInfo) -> Vec<u8> {
+    /// entries: a copy, not an encoding, of 10,000 workers (only the stale ones are encoded).
+    pub fn status_bytes(&mut self, daemon: &DaemonInfo) -> Vec<u8> {
+        for w in self.workers.values_mut().filter(|w| w.status_stale) {
+            w.encode_status();
+        }
         let entries: usize = self.workers.values().map(|w| w.status_json.len() + 1).sum();
         crate::sink::status::join(daemon, self.counts(), entries, self.workers.values().map(|w| &w.status_json[..]))
     }
@@ -63,6 +66,7 @@ impl Worker {
     }
 
     pub(super) fn encode_status(&mut self) {
+        self.status_stale = false;
         let entry = self.status_entry();
         self.status_json.clear();
         serde_json::to_writer(&mut self.status_json, &entry).expect("status serializes");
@@ -106,7 +110,7 @@ mod tests {
             String::from_utf8(m.status_bytes(&daemon)).unwrap(),
             String::from_utf8(m.status(daemon.clone()).to_bytes()).unwrap()
         );
-        let empty = Monitor::new("boot".into(), None);
+        let mut empty = Monitor::new("boot".into(), None);
         let d = DaemonInfo { listen: None, faults: Default::default(), ..daemon };
         assert_eq!(empty.status_bytes(&d), empty.status(d).to_bytes());
     }

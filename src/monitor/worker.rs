@@ -43,9 +43,11 @@ pub struct Worker {
     liveness_at: SystemTime,
     liveness_size: u64,
     repiped_at: Option<SystemTime>,
-    /// This worker's entry in the status document, encoded after every look: a status
-    /// write joins these instead of encoding 10,000 workers again for one that changed.
+    /// This worker's entry in the status document: a status write joins these instead of
+    /// encoding 10,000 workers again for one that changed. A sweep encodes each entry in its
+    /// slice; a look between sweeps marks it `status_stale`, for the next status write.
     pub(super) status_json: Vec<u8>,
+    pub(super) status_stale: bool,
 }
 
 /// Probes a worker's log (reading what was appended, in content mode) and process, and
@@ -135,6 +137,7 @@ impl Worker {
             liveness_size: size,
             repiped_at: None,
             status_json: Vec::new(),
+            status_stale: true,
         };
         let events = if restored {
             let v = w.view.verdict;
@@ -149,7 +152,6 @@ impl Worker {
                 },
             )]
         };
-        w.encode_status();
         (w, events)
     }
 
@@ -177,7 +179,7 @@ impl Worker {
                 events.push(self.liveness(now));
             }
         }
-        self.encode_status();
+        self.status_stale = true;
         (events, dirty)
     }
 

@@ -3,3 +3,4 @@
 pub mod atomic;
 pub mod events;
 pub mod status;
+pub mod status_writer;

@@ -1,0 +1,125 @@
+//! Writes the status file on a thread of its own: at 10,000 workers a write is megabytes,
+//! and the working loop must not wait for the filesystem while a death or a write waits
+//! for it. Only the newest document matters, so a backlog collapses to the latest one.
+
+use bytes::Bytes;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+pub struct StatusWriter {
+    tx: Option<Sender<(PathBuf, Bytes)>>,
+    thread: Option<JoinHandle<()>>,
+    /// Writes that failed (shown as `daemon.faults.status_file`).
+    faults: Arc<AtomicU64>,
+    /// The error of the last failed write, so a lasting problem is logged once.
+    last_error: Arc<Mutex<Option<String>>>,
+}
+
+impl Default for StatusWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StatusWriter {
+    pub fn new() -> StatusWriter {
+        let (tx, rx) = channel();
+        let faults = Arc::new(AtomicU64::new(0));
+        let last_error = Arc::new(Mutex::new(None));
+        let (f, e) = (faults.clone(), last_error.clone());
+        let thread = std::thread::Builder::new()
+            .name("status-writer".into())
+            .spawn(move || write_loop(&rx, &f, &e))
+            .map_err(|err| tracing::error!(error = %err, "cannot start the status writer; writing on the loop"))
+            .ok();
+        let tx = thread.as_ref().map(|_| tx);
+        StatusWriter { tx, thread, faults, last_error }
+    }
+
+    /// Hands `doc` over to be written to `path`; returns at once.
+    pub fn write(&self, path: PathBuf, doc: Bytes) {
+        match &self.tx {
+            Some(tx) if tx.send((path.clone(), doc.clone())).is_ok() => {}
+            _ => write_one(&path, &doc, &self.faults, &self.last_error),
+        }
+    }
+
+    pub fn faults(&self) -> u64 {
+        self.faults.load(Ordering::Relaxed)
+    }
+
+    /// Writes what is queued and stops the thread (at shutdown: the last document is on
+    /// disk when this returns).
+    pub fn finish(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for StatusWriter {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+fn write_loop(rx: &Receiver<(PathBuf, Bytes)>, faults: &AtomicU64, last_error: &Mutex<Option<String>>) {
+    while let Ok(mut job) = rx.recv() {
+        // Documents that queued up while the last one was written are superseded.
+        while let Ok(newer) = rx.try_recv() {
+            job = newer;
+        }
+        write_one(&job.0, &job.1, faults, last_error);
+    }
+}
+
+fn write_one(path: &std::path::Path, doc: &[u8], faults: &AtomicU64, last_error: &Mutex<Option<String>>) {
+    let result = super::status::write_bytes(path, doc);
+    let mut last = last_error.lock().unwrap_or_else(|p| p.into_inner());
+    match result {
+        Ok(()) => *last = None,
+        Err(e) => {
+            faults.fetch_add(1, Ordering::Relaxed);
+            let msg = format!("{}: {e}", path.display());
+            if last.as_deref() != Some(&msg) {
+                tracing::error!(error = %msg, "cannot write the status file");
+            }
+            *last = Some(msg);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_the_latest_and_counts_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("status.json");
+        let mut w = StatusWriter::new();
+        w.write(dir.path().join("no/such/dir/\0bad"), Bytes::from_static(b"x"));
+        wait_for(|| w.faults() == 1);
+        for i in 0..100 {
+            w.write(path.clone(), Bytes::from(format!("{i}\n")));
+        }
+        w.finish();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "99\n", "the last document wins");
+        assert_eq!(w.faults(), 1);
+        // After `finish` writes happen on the caller's thread, still counted.
+        w.write(path.clone(), Bytes::from_static(b"after\n"));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "after\n");
+    }
+
+    fn wait_for(cond: impl Fn() -> bool) {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !cond() {
+            assert!(std::time::Instant::now() < end, "timed out");
+            std::thread::yield_now();
+        }
+    }
+}
