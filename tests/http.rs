@@ -182,3 +182,28 @@ fn start_fails_clearly_on_a_taken_port_or_a_missing_token() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains(&format!("{}: cannot read the auth token", missing.display())), "{err}");
 }
+
+/// Between sweeps too: a change noticed by an event reaches `GET /status` with the status
+/// file, so the two never disagree for a whole `sweep_interval`.
+#[test]
+fn status_follows_event_driven_changes_between_sweeps() {
+    let sb = Sandbox::new();
+    let log = sb.write("logs/w.log", "hello\n");
+    age(&log, Duration::from_secs(300));
+    let cfg = sb.config(
+        "sweep_interval = \"1h\"\nlisten = \"127.0.0.1:0\"\n",
+        &format!("[[worker]]\nid = \"w\"\nlog = {log:?}\nquiet_after = \"1m\"\n"),
+    );
+    let _d = Daemon::start(sb.dir.path(), &cfg);
+    let addr = wait_until("daemon.listen", T, || sb.status()?["daemon"]["listen"].as_str().map(str::to_string));
+    let state = |body: &str| {
+        let doc: serde_json::Value = serde_json::from_str(body).ok()?;
+        worker(&doc, "w").map(|w| w["state"].as_str().unwrap_or_default().to_string())
+    };
+    wait_until("quiet on /status", T, || (state(&get(&addr, "/status").body)? == "quiet").then_some(()));
+    std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(b"back\n").unwrap();
+    wait_until("alive on /status without a sweep", T, || {
+        (state(&get(&addr, "/status").body)? == "alive").then_some(())
+    });
+    assert_eq!(sb.events().iter().filter(|e| e["event"] == "daemon_started").count(), 1);
+}

@@ -111,14 +111,16 @@ impl Daemon {
         let events = match wake {
             Wake::All => return self.sweep(),
             Wake::Status => {
-                self.write_status(now);
+                let doc = self.write_status(now);
+                self.export.status_written(&doc);
                 return Vec::new();
             }
             Wake::Workers(ids) => self.watch.check(&mut self.monitor, &self.cfg, &ids, now),
         };
         let stamped = self.record(events, now);
         if !stamped.is_empty() && self.watch.status_now() {
-            self.write_status(now);
+            let doc = self.write_status(now);
+            self.export.status_written(&doc);
         }
         stamped
     }

@@ -108,6 +108,18 @@ impl Exporter {
         }
     }
 
+    /// A status document written between sweeps: `GET /status` serves it too, so it stays
+    /// byte for byte the status file (the metrics follow at the next sweep).
+    pub fn status_written(&self, status: &Bytes) {
+        if let Some(tx) = &self.latest {
+            tx.send_modify(|snap| {
+                if let Some(s) = snap {
+                    *snap = Some(Arc::new(Snapshot { status: status.clone(), ..Snapshot::clone(s) }));
+                }
+            });
+        }
+    }
+
     /// A reloaded config: the token file is read again (a bad one keeps the old token);
     /// `listen` itself only changes with a restart.
     pub fn reload(&mut self, d: &DaemonSettings) {
