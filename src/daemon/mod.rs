@@ -54,6 +54,8 @@ pub struct Daemon {
     faults: Faults,
     /// `state.json` and its journal.
     store: Store,
+    /// When the last snapshot failed, if the one since has not succeeded (see `save`).
+    snapshot_failed: Option<std::time::Instant>,
     status_writer: crate::sink::status_writer::StatusWriter,
     last_save: std::time::Instant,
     /// A sweep being checked in slices between other wake-ups (`sweep_step`).
@@ -93,6 +95,7 @@ impl Daemon {
             started_at,
             faults: Faults::default(),
             store,
+            snapshot_failed: None,
             status_writer: Default::default(),
             last_save: std::time::Instant::now(),
             sweeping: None,

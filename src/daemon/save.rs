@@ -10,6 +10,9 @@ use std::time::{Duration, Instant, SystemTime};
 /// Seq-only progress (liveness events) is journaled at most this often: see `record`.
 const SEQ_SAVE_EVERY: Duration = Duration::from_secs(10);
 
+/// After a failed snapshot, the next one is tried no sooner than this.
+const SNAPSHOT_RETRY: Duration = Duration::from_secs(1);
+
 impl Daemon {
     /// Stamps `events`, appends them to the event log and saves the state.
     pub fn record(&mut self, events: Vec<Event>, now: SystemTime) -> Vec<Stamped> {
@@ -42,6 +45,12 @@ impl Daemon {
     /// Journals what changed in the engine and the hooks, with `stamped`'s lines; returns
     /// whether anything did (nothing is written then).
     pub(super) fn save(&mut self, stamped: &[Stamped]) -> bool {
+        // A failed snapshot is retried even when nothing new changed: what changed since it
+        // failed is in no file yet.
+        if self.snapshot_failed.is_some_and(|t| t.elapsed() >= SNAPSHOT_RETRY) {
+            self.save_snapshot();
+            return true;
+        }
         let seq = self.events.last_seq();
         let delta = self.monitor.take_changes(seq);
         let hooks = self.hooks.take_dirty().then(|| self.hooks.saved());
@@ -49,7 +58,12 @@ impl Daemon {
             return false;
         }
         if self.store.wants_compaction() {
-            self.save_snapshot();
+            // While the disk refuses a snapshot (full, read-only), trying one for every batch
+            // would rewrite 10,000 workers each time for nothing: at most one try a second.
+            // What changed meanwhile is in the snapshot that finally succeeds.
+            if self.snapshot_failed.is_none_or(|t| t.elapsed() >= SNAPSHOT_RETRY) {
+                self.save_snapshot();
+            }
             return true;
         }
         let mut delta = delta.unwrap_or(Delta { last_seq: seq, ..Delta::default() });
@@ -77,9 +91,15 @@ impl Daemon {
         let mut saved = self.monitor.saved(self.events.last_seq());
         saved.unlogged = self.events.unlogged();
         saved.hooks = self.hooks.saved();
-        if let Err(e) = self.store.compact(&mut saved) {
-            self.faults.state_file += 1;
-            tracing::error!(error = %e, "cannot save state.json");
+        match self.store.compact(&mut saved) {
+            Ok(()) => self.snapshot_failed = None,
+            Err(e) => {
+                self.faults.state_file += 1;
+                if self.snapshot_failed.is_none() {
+                    tracing::error!(error = %e, "cannot save state.json; retrying at most once a second");
+                }
+                self.snapshot_failed = Some(Instant::now());
+            }
         }
     }
 }
