@@ -4,93 +4,12 @@
 //! `daemon.faults` and retried; nothing stops, nothing is lost, no line is torn.
 
 mod common;
+use common::disk::*;
 use common::invariants::*;
 use common::*;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// A tiny tmpfs mounted over `dir`, unmounted on drop.
-struct Mount(PathBuf);
-
-impl Mount {
-    /// `None` (with a skip message) where mounting is not allowed.
-    fn tmpfs(dir: &Path) -> Option<Mount> {
-        std::fs::create_dir_all(dir).unwrap();
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs"])
-            .arg(dir)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
-            return None;
-        }
-        Some(Mount(dir.to_path_buf()))
-    }
-
-    /// Fills the filesystem up to the last byte.
-    fn fill(&self) {
-        use std::io::Write;
-        let mut f = std::fs::File::create(self.0.join("filler")).unwrap();
-        let block = [b'#'; 4096];
-        while f.write(&block).is_ok_and(|n| n > 0) {}
-        let one = [b'#'; 1];
-        while f.write(&one).is_ok_and(|n| n > 0) {}
-    }
-
-    fn free(&self) {
-        std::fs::remove_file(self.0.join("filler")).unwrap();
-    }
-
-    /// A read-only bind mount over the tmpfs (a plain `remount,ro` is refused while the
-    /// daemon holds files open for writing): new files and renames fail with EROFS.
-    fn read_only(&self) {
-        for args in [&["--bind"][..], &["-o", "remount,bind,ro"]] {
-            let ok = std::process::Command::new("mount").args(args).arg(&self.0).arg(&self.0).status();
-            assert!(ok.unwrap().success(), "mount {args:?}");
-        }
-    }
-
-    fn writable(&self) {
-        assert!(std::process::Command::new("umount").arg(&self.0).status().unwrap().success());
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 const T: Duration = Duration::from_secs(15);
-
-fn workers(sb: &Sandbox, n: usize) -> String {
-    let mut rest = "[defaults]\nquiet_after = \"1h\"\nstalled_after = \"2h\"\n\n".to_string();
-    for i in 0..n {
-        let log = sb.write(&format!("logs/w{i}.log"), "x\n");
-        rest.push_str(&worker_toml(&format!("w{i}"), &log, "", ""));
-    }
-    rest
-}
-
-/// Ages every log so each worker goes alive → stalled once.
-fn stall_all(sb: &Sandbox, n: usize) {
-    for i in 0..n {
-        touch_mtime(&sb.path(&format!("logs/w{i}.log")), "3 hours ago");
-    }
-}
-
-fn fault(sb: &Sandbox, key: &str) -> u64 {
-    sb.status().and_then(|s| s["daemon"]["faults"][key].as_u64()).unwrap_or(0)
-}
-
-/// Each worker went alive → stalled exactly once, in a log without torn lines.
-fn stalled_once(events: &[serde_json::Value], n: usize) {
-    for i in 0..n {
-        assert_eq!(path_of(events, &format!("w{i}")), ["alive", "stalled"], "w{i}");
-    }
-}
 
 const N: usize = 40;
 
@@ -115,13 +34,6 @@ fn event_log_on_a_full_disk() {
     assert!(d.stop().success());
     let events = check_event_log(&elog);
     stalled_once(&events, N);
-}
-
-/// `check_running` for a sandbox whose event log lives elsewhere.
-fn check_running_log(sb: &Sandbox, elog: &Path) {
-    assert_parses_if_present(&sb.status_file());
-    assert_parses_if_present(&sb.state_dir().join("state.json"));
-    check_event_log(elog);
 }
 
 #[test]

@@ -128,28 +128,13 @@ impl EventLog {
     fn try_flush(&mut self) -> std::io::Result<()> {
         self.reopen_if_rotated()?;
         let (file, _, _) = self.file.as_mut().expect("opened above");
-        let mut buf = String::with_capacity(self.pending.iter().map(|l| l.len() + 1).sum());
-        for l in &self.pending {
-            buf.push_str(l);
-            buf.push('\n');
-        }
-        // Counted by hand, not write_all: after a short write (disk full) the lines that made
-        // it whole leave the queue, so the retry does not append them twice.
-        let mut written = 0;
-        let result = loop {
-            if written == buf.len() {
-                break Ok(());
-            }
-            match file.write(&buf.as_bytes()[written..]) {
-                Ok(0) => break Err(std::io::ErrorKind::WriteZero.into()),
-                Ok(n) => written += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => break Err(e),
-            }
-        };
-        let mut whole = 0;
-        while self.pending.front().is_some_and(|l| whole + l.len() < written) {
-            whole += self.pending.pop_front().expect("checked").len() + 1;
+        let start = file.metadata()?.len();
+        let (whole, result) = append_whole_lines(file, &mut self.pending);
+        if result.is_err() && file.metadata().is_ok_and(|m| m.len() > start + whole) {
+            // A short write (a nearly full disk) left part of a line behind: cut it off now,
+            // so no reader meets a torn line while the fault lasts; the line is still queued.
+            // Where even that fails, the reopen's `end_torn_line` does it.
+            let _ = file.set_len(start + whole);
         }
         result
     }
@@ -172,6 +157,35 @@ impl EventLog {
         self.file = Some((f, m.dev(), m.ino()));
         Ok(())
     }
+}
+
+/// Writes the queued lines to `out` as one buffer and drops from `pending` the lines that
+/// were written whole; returns their length in bytes and how the writing ended. Counted by
+/// hand, not `write_all`: after a short write (disk full) the lines that made it whole leave
+/// the queue, so the retry does not append them twice.
+fn append_whole_lines(out: &mut impl Write, pending: &mut VecDeque<String>) -> (u64, std::io::Result<()>) {
+    let mut buf = String::with_capacity(pending.iter().map(|l| l.len() + 1).sum());
+    for l in pending.iter() {
+        buf.push_str(l);
+        buf.push('\n');
+    }
+    let mut written = 0;
+    let result = loop {
+        if written == buf.len() {
+            break Ok(());
+        }
+        match out.write(&buf.as_bytes()[written..]) {
+            Ok(0) => break Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    let mut whole = 0;
+    while pending.front().is_some_and(|l| whole + l.len() < written) {
+        whole += pending.pop_front().expect("checked").len() + 1;
+    }
+    (whole as u64, result)
 }
 
 /// A kill or a failed write can leave half a line at the end. Its record is not lost (the
@@ -299,6 +313,47 @@ mod tests {
         log.record(vec![ev()], SystemTime::now());
         assert_eq!(seqs(&p), vec![2]);
         assert_eq!(seqs(&dir.path().join("events.1")), vec![1]);
+    }
+
+    /// A disk with room for `room` more bytes: writes what fits, then ENOSPC.
+    struct NearlyFull {
+        got: Vec<u8>,
+        room: usize,
+    }
+
+    impl Write for NearlyFull {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.room - self.got.len());
+            if n == 0 {
+                return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            self.got.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_short_write_keeps_the_torn_line_queued() {
+        let lines = ["{\"seq\":1}", "{\"seq\":2}", "{\"seq\":3}"];
+        // Every cut: inside a line, right after one, right after its newline.
+        for room in 0..=30 {
+            let mut pending: VecDeque<String> = lines.iter().map(|l| l.to_string()).collect();
+            let mut out = NearlyFull { got: Vec::new(), room };
+            let (whole, result) = append_whole_lines(&mut out, &mut pending);
+            let complete = room / 10;
+            assert_eq!(whole as usize, complete * 10, "room {room}");
+            assert_eq!(pending.len(), 3 - complete, "room {room}: the torn line stays queued");
+            assert_eq!(result.is_ok(), complete == 3, "room {room}");
+            // What `try_flush` cuts back to holds whole lines only, and with the queue they
+            // are every line once.
+            let kept = String::from_utf8(out.got[..whole as usize].to_vec()).unwrap();
+            let all: Vec<&str> = kept.lines().chain(pending.iter().map(String::as_str)).collect();
+            assert_eq!(all, lines, "room {room}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! binary, a daemon handle that is killed on drop, and polling with a deadline.
 #![allow(dead_code)]
 
+pub mod disk;
 pub mod expfmt;
 pub mod http;
 pub mod invariants;
