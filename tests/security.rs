@@ -1,5 +1,6 @@
-//! The threat model's tests (docs/SECURITY.md): as root, config files and registry
-//! directories others may write are refused; nothing a log holds is executed or shown;
+//! The threat model's tests (docs/SECURITY.md): as root, config files, registry
+//! directories and hook programs that others may write or replace (through a directory
+//! above them, or an owner other than root) are refused; nothing a log holds is executed or shown;
 //! pulsewatch never signals a worker, whatever its pidfile says; HTTP is off by default.
 
 mod common;
@@ -53,6 +54,93 @@ fn as_root_a_registry_others_can_write_is_ignored_with_a_warning() {
     assert!(log.contains("refusing registry directory") && log.contains("1777"), "{log}");
     chmod(&reg, 0o755);
     wait_worker(&sb, "a", "taken once the directory is safe", |_| true);
+    check_and_stop(&sb, d, &base);
+}
+
+fn chown(p: &Path, uid: u32) {
+    std::os::unix::fs::chown(p, Some(uid), None).unwrap();
+}
+
+/// `uid` of `nobody`, a user that is neither root nor the daemon's.
+const NOBODY: u32 = 65534;
+
+/// sshd's StrictModes look at every directory up to `/`, and at owners: a config below a
+/// directory others may write, or one another user owns (who could swap the file), is
+/// refused with the directory named; a sticky directory like `/tmp` is fine.
+#[test]
+fn as_root_a_config_below_an_unsafe_directory_is_refused() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("SKIPPED: the check is for root");
+        return;
+    }
+    let sb = Sandbox::new();
+    let etc = sb.mkdir("etc/pulsewatch");
+    let cfg = etc.join("pulsewatch.toml");
+    std::fs::copy(sb.config("", ""), &cfg).unwrap();
+    let check = |want: Option<&str>| {
+        let out = run(sb.dir.path(), &["config", "check", "-c", cfg.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        match want {
+            None => assert!(out.status.success(), "{err}"),
+            Some(why) => {
+                assert_eq!(out.status.code(), Some(2), "{err}");
+                assert!(err.contains(&format!("refusing config file {}", cfg.display())), "{err}");
+                assert!(err.contains(why), "wanted {why:?}: {err}");
+            }
+        }
+    };
+    check(None);
+    let parent = sb.path("etc");
+    chmod(&parent, 0o775);
+    check(Some(&format!("the directory {} above it is group- or world-writable (mode 0775)", parent.display())));
+    chmod(&parent, 0o1777);
+    check(None);
+    chmod(&parent, 0o755);
+    chown(&etc, NOBODY);
+    check(Some(&format!("the directory {} above it is owned by uid {NOBODY} (not root)", etc.display())));
+    chown(&etc, 0);
+    chown(&cfg, NOBODY);
+    check(Some(&format!("it is owned by uid {NOBODY} (not root), and pulsewatch runs as root; `chown root` it")));
+    chown(&cfg, 0);
+    check(None);
+}
+
+/// The same for a registry directory (ignored with a warning) and a hook program (not run:
+/// `spawn_error`): below a group-writable directory, or one another user owns.
+#[test]
+fn as_root_a_registry_or_hook_below_an_unsafe_directory_is_refused() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("SKIPPED: the check is for root");
+        return;
+    }
+    let sb = Sandbox::new();
+    let shared = sb.mkdir("shared");
+    let reg = sb.mkdir("shared/workers");
+    std::fs::write(reg.join("a.toml"), format!("id = \"a\"\nlog = {:?}\n", sb.write("a.log", "x\n"))).unwrap();
+    let bin = sb.mkdir("bin");
+    let hook = sb.script("bin/hook.sh", "exit 0");
+    chmod(&shared, 0o775);
+    chown(&bin, NOBODY);
+    let rest = format!(
+        "[[discover]]\nregistry = {reg:?}\n\n{}[[hook]]\nname = \"h\"\ncommand = [{hook:?}]\non = [\"*\"]\nretries = 0\n",
+        worker_toml("w", &sb.write("w.log", "x\n"), "", "")
+    );
+    let (d, base) = start(&sb, "", &rest);
+    let first =
+        wait_until("the hook refused", std::time::Duration::from_secs(15), || sb.hook_events("h").into_iter().next());
+    assert_eq!(first["outcome"], "spawn_error", "{first}");
+    let reason = first["reason"].as_str().unwrap();
+    assert!(reason.contains(&format!("the directory {} above it is owned by uid {NOBODY}", bin.display())), "{reason}");
+    assert!(worker(&sb.status().unwrap(), "a").is_none());
+    let log = std::fs::read_to_string(sb.path("daemon.log")).unwrap();
+    let want = format!("the directory {} above it is group- or world-writable (mode 0775)", shared.display());
+    assert!(log.contains("refusing registry directory") && log.contains(&want), "{log}");
+    chmod(&shared, 0o755);
+    chown(&bin, 0);
+    wait_worker(&sb, "a", "taken once the directory above is safe", |_| true);
+    wait_until("the hook runs", std::time::Duration::from_secs(15), || {
+        sb.hook_events("h").into_iter().find(|e| e["outcome"] == "ok")
+    });
     check_and_stop(&sb, d, &base);
 }
 

@@ -126,9 +126,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
 
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     if super::strict::as_root() {
-        if let Some(mode) = super::strict::writable_by_others(path) {
-            return Err(ConfigError::Insecure(super::strict::refusal("config file", path, mode)));
-        }
+        super::strict::check("config file", path).map_err(ConfigError::Insecure)?;
     }
     let text = std::fs::read_to_string(path)
         .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;

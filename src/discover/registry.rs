@@ -16,11 +16,12 @@ pub(super) fn discover(r: &RegistrySource, state_dir: &Path, out: &mut Discovery
             return;
         }
     };
-    // As root, entries in a directory anyone may write would let anyone name the logs and
-    // pidfiles root looks at (and the workers hooks are run for).
+    // As root, entries in a directory another user may write or replace (itself or a
+    // directory above it) would let them name the logs and pidfiles root looks at (and the
+    // workers hooks are run for).
     if crate::config::strict::as_root() {
-        if let Some(mode) = crate::config::strict::writable_by_others(&r.dir) {
-            out.warnings.push(crate::config::strict::refusal("registry directory", &r.dir, mode));
+        if let Err(msg) = crate::config::strict::check("registry directory", &r.dir) {
+            out.warnings.push(msg);
             return;
         }
     }

@@ -29,17 +29,15 @@ fn base_env() -> Vec<(&'static str, OsString)> {
     env
 }
 
-/// As root, a program anyone but its owner can rewrite is a privilege escalation waiting to
-/// happen: refuse it. A program that cannot be found is left to `spawn` to report.
+/// As root, a program that anyone but root can rewrite or replace (through its own mode or
+/// owner, or a directory above it) is a privilege escalation waiting to happen: refuse it. A
+/// program that cannot be found is left to `spawn` to report.
 pub fn refuse_writable(program: &str, root: bool) -> Result<(), String> {
     if !root {
         return Ok(());
     }
     let Some(path) = resolve(program) else { return Ok(()) };
-    match crate::config::strict::writable_by_others(&path) {
-        Some(mode) => Err(crate::config::strict::refusal("to run", &path, mode)),
-        None => Ok(()),
-    }
+    crate::config::strict::check("to run", &path)
 }
 
 fn resolve(program: &str) -> Option<PathBuf> {
