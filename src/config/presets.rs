@@ -103,8 +103,6 @@ impl PresetLibrary {
         let Some(dir) = dir else {
             return Ok(PresetLibrary::embedded().clone());
         };
-        let mut files: BTreeMap<String, Source> =
-            EMBEDDED.iter().map(|(name, text)| (name.to_string(), Source::embedded(name, text))).collect();
         // Like a registry directory, one that does not exist (yet) holds nothing; `config
         // check` lists the presets in effect and where each came from.
         let entries = match std::fs::read_dir(dir) {
@@ -118,18 +116,30 @@ impl PresetLibrary {
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
             .collect();
         paths.sort();
+        let mut files = Vec::new();
         for path in paths {
             let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             let text = std::fs::read_to_string(&path)
                 .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-            let label = path.display().to_string();
+            files.push((name, path.display().to_string(), text));
+        }
+        PresetLibrary::with_files(files)
+    }
+
+    /// The embedded presets, overridden and extended by preset files given as (name, file,
+    /// text), checked and built exactly as `load` does with the files of a directory (the
+    /// preset fuzz target's entry point).
+    pub fn with_files(files: Vec<(String, String, String)>) -> Result<PresetLibrary, ConfigError> {
+        let mut all: BTreeMap<String, Source> =
+            EMBEDDED.iter().map(|(name, text)| (name.to_string(), Source::embedded(name, text))).collect();
+        for (name, label, text) in files {
             if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
                 let doc = Doc { path: &label, text: &text };
                 return Err(doc.error(0..0, "(file name)", "preset names use only A-Z a-z 0-9 _ -"));
             }
-            files.insert(name, Source { label: label.clone(), text, origin: label });
+            all.insert(name, Source { label: label.clone(), text, origin: label });
         }
-        build(&files)
+        build(&all)
     }
 }
 
@@ -160,12 +170,22 @@ fn build(files: &BTreeMap<String, Source>) -> Result<PresetLibrary, ConfigError>
         .map(|(name, src)| Ok((name.as_str(), parse(&src.doc())?)))
         .collect::<Result<BTreeMap<&str, RawPreset>, ConfigError>>()?;
     let mut lib = PresetLibrary::default();
-    for (name, raw) in &raws {
+    // Bases first: a bad pattern a preset inherits is then reported in the base's own file.
+    let mut order: Vec<(&&str, &RawPreset)> = raws.iter().collect();
+    order.sort_by_key(|(name, raw)| (raw.extends.is_some(), **name));
+    for (name, raw) in order {
         let doc = files[*name].doc();
         let base = match &raw.extends {
             None => None,
             Some(b) => match raws.get(b.get_ref().as_str()) {
                 Some(base) if base.extends.is_none() => Some(base),
+                // An embedded preset is fine as shipped: the fault is in the presets_dir file
+                // that replaced its base with one that extends another.
+                Some(base) if files[*name].origin == "embedded" => {
+                    let span = base.extends.as_ref().map_or(0..0, Spanned::span);
+                    let msg = format!("preset {name:?} extends this one, so it may not extend another itself");
+                    return Err(files[b.get_ref().as_str()].doc().error(span, "extends", msg));
+                }
                 Some(_) => {
                     return Err(doc.error(
                         b.span(),
@@ -267,6 +287,22 @@ mod tests {
             "aider, claude, codex, gemini, none, spinners"
         );
         assert!(PresetLibrary::load(Some(&dir.path().join("mine.toml"))).is_err(), "not a directory");
+    }
+
+    /// Errors in a base that other presets extend name the base's file, not the first
+    /// embedded preset built on it.
+    #[test]
+    fn a_bad_base_is_blamed_for_itself() {
+        let lib = |text: &str| {
+            let files = vec![("spinners".into(), "/p/spinners.toml".into(), text.into())];
+            PresetLibrary::with_files(files).unwrap_err().to_string()
+        };
+        let e = lib("format = 1\nversion = 3\n[redraw]\nstrip = ['(']\n");
+        assert!(e.starts_with("/p/spinners.toml:4:10: `redraw.strip`: invalid regex \"(\""), "{e}");
+        let e = lib("format = 1\nversion = 3\nextends = \"none\"\n");
+        assert!(e.starts_with("/p/spinners.toml:3:11: `extends`: preset \"aider\" extends this one"), "{e}");
+        let files = vec![("bad name".into(), "/p/bad name.toml".into(), "format = 1\nversion = 1\n".into())];
+        assert!(PresetLibrary::with_files(files).unwrap_err().to_string().starts_with("/p/bad name.toml"));
     }
 
     #[test]
