@@ -40,6 +40,19 @@ fn config() {
 }
 
 #[test]
+fn preset() {
+    for (p, b) in corpus("preset") {
+        let Some(t) = text(&b) else { continue };
+        for name in ["fuzzed", "spinners"] {
+            let label = format!("/p/{name}.toml");
+            if let Err(e) = PresetLibrary::with_files(vec![(name.into(), label.clone(), t.into())]) {
+                assert!(e.to_string().starts_with(&label), "{} as {name}: {e}", p.display());
+            }
+        }
+    }
+}
+
+#[test]
 fn registry_entry() {
     let registry = load_embedded().registry();
     for (p, b) in corpus("registry_entry") {
