@@ -50,6 +50,10 @@ impl Daemon {
         self.watch.sync_all(&self.monitor, self.cfg.daemon.sweep_interval);
         let stamped = self.record(events, now);
         self.finish_sweep(now, took);
+        if self.service.sweeps() == 0 {
+            // READY=1 follows the first sweep and promises its status file.
+            self.status_writer.flush();
+        }
         self.service.swept(self.monitor.counts());
         stamped
     }

@@ -6,11 +6,18 @@ use bytes::Bytes;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
+type Job = (u64, PathBuf, Bytes);
+
+/// The number of the last job written (or superseded), for `flush`.
+type Done = Arc<(Mutex<u64>, Condvar)>;
+
 pub struct StatusWriter {
-    tx: Option<Sender<(PathBuf, Bytes)>>,
+    tx: Option<Sender<Job>>,
+    sent: u64,
+    done: Done,
     thread: Option<JoinHandle<()>>,
     /// Writes that failed (shown as `daemon.faults.status_file`).
     faults: Arc<AtomicU64>,
@@ -29,22 +36,35 @@ impl StatusWriter {
         let (tx, rx) = channel();
         let faults = Arc::new(AtomicU64::new(0));
         let last_error = Arc::new(Mutex::new(None));
-        let (f, e) = (faults.clone(), last_error.clone());
+        let done: Done = Arc::default();
+        let (f, e, d) = (faults.clone(), last_error.clone(), done.clone());
         let thread = std::thread::Builder::new()
             .name("status-writer".into())
-            .spawn(move || write_loop(&rx, &f, &e))
+            .spawn(move || write_loop(&rx, &f, &e, &d))
             .map_err(|err| tracing::error!(error = %err, "cannot start the status writer; writing on the loop"))
             .ok();
         let tx = thread.as_ref().map(|_| tx);
-        StatusWriter { tx, thread, faults, last_error }
+        StatusWriter { tx, sent: 0, done, thread, faults, last_error }
     }
 
     /// Hands `doc` over to be written to `path`; returns at once.
-    pub fn write(&self, path: PathBuf, doc: Bytes) {
+    pub fn write(&mut self, path: PathBuf, doc: Bytes) {
+        self.sent += 1;
         match &self.tx {
-            Some(tx) if tx.send((path.clone(), doc.clone())).is_ok() => {}
+            Some(tx) if tx.send((self.sent, path.clone(), doc.clone())).is_ok() => {}
             _ => write_one(&path, &doc, &self.faults, &self.last_error),
         }
+    }
+
+    /// Waits until what was handed over is on disk (or failed): for READY=1, which
+    /// promises a status file.
+    pub fn flush(&self) {
+        if self.tx.is_none() {
+            return;
+        }
+        let (lock, cv) = &*self.done;
+        let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _done = cv.wait_while(guard, |d| *d < self.sent).unwrap_or_else(|p| p.into_inner());
     }
 
     pub fn faults(&self) -> u64 {
@@ -67,13 +87,16 @@ impl Drop for StatusWriter {
     }
 }
 
-fn write_loop(rx: &Receiver<(PathBuf, Bytes)>, faults: &AtomicU64, last_error: &Mutex<Option<String>>) {
+fn write_loop(rx: &Receiver<Job>, faults: &AtomicU64, last_error: &Mutex<Option<String>>, done: &Done) {
     while let Ok(mut job) = rx.recv() {
         // Documents that queued up while the last one was written are superseded.
         while let Ok(newer) = rx.try_recv() {
             job = newer;
         }
-        write_one(&job.0, &job.1, faults, last_error);
+        write_one(&job.1, &job.2, faults, last_error);
+        let (lock, cv) = &**done;
+        *lock.lock().unwrap_or_else(|p| p.into_inner()) = job.0;
+        cv.notify_all();
     }
 }
 
@@ -107,6 +130,9 @@ mod tests {
         for i in 0..100 {
             w.write(path.clone(), Bytes::from(format!("{i}\n")));
         }
+        w.flush();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "99\n", "flushed");
+        w.write(path.clone(), Bytes::from_static(b"99\n"));
         w.finish();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "99\n", "the last document wins");
         assert_eq!(w.faults(), 1);
