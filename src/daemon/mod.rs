@@ -114,16 +114,18 @@ impl Daemon {
         let events = match wake {
             Wake::All => return self.sweep(),
             Wake::Status => {
-                let doc = self.write_status(now);
-                self.export.status_written(&doc);
+                if let Some(doc) = self.write_status(now) {
+                    self.export.status_written(doc);
+                }
                 return Vec::new();
             }
             Wake::Workers(ids) => self.watch.check(&mut self.monitor, &self.cfg, &ids, now),
         };
         let stamped = self.record(events, now);
         if !stamped.is_empty() && self.watch.status_now() {
-            let doc = self.write_status(now);
-            self.export.status_written(&doc);
+            if let Some(doc) = self.write_status(now) {
+                self.export.status_written(doc);
+            }
         }
         stamped
     }
@@ -165,14 +167,16 @@ impl Daemon {
         }
     }
 
-    /// Hands the status document to its writer thread; returns the document.
-    fn write_status(&mut self, now: SystemTime) -> bytes::Bytes {
+    /// Hands the status document to its writer thread, and to `GET /status` when served;
+    /// returns the document as one buffer in that case.
+    fn write_status(&mut self, now: SystemTime) -> Option<bytes::Bytes> {
         // Changes that came without an event (a new identity) are saved here at the latest.
         self.save(&[]);
         self.watch.status_written();
-        let doc = bytes::Bytes::from(self.monitor.status_bytes(&self.daemon_info(now)));
-        self.status_writer.write(self.cfg.daemon.status_file.clone(), doc.clone());
-        doc
+        let doc = self.monitor.status_parts(&self.daemon_info(now));
+        let joined = self.export.serves_status().then(|| bytes::Bytes::from(doc.to_bytes()));
+        self.status_writer.write(self.cfg.daemon.status_file.clone(), doc);
+        joined
     }
 
     /// What follows every sweep: the status file, then the metrics (same document).

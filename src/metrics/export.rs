@@ -78,7 +78,7 @@ impl Exporter {
         &mut self,
         cfg: &Config,
         workers: impl IntoIterator<Item = &'a Worker>,
-        status: Bytes,
+        status: Option<Bytes>,
         took: Duration,
         now: SystemTime,
     ) {
@@ -100,7 +100,7 @@ impl Exporter {
         if let Some(tx) = &self.latest {
             tx.send_replace(Some(Arc::new(Snapshot {
                 text: Bytes::from(text),
-                status,
+                status: status.unwrap_or_default(),
                 swept: Instant::now(),
                 interval: d.sweep_interval,
                 token: self.token.clone(),
@@ -110,14 +110,19 @@ impl Exporter {
 
     /// A status document written between sweeps: `GET /status` serves it too, so it stays
     /// byte for byte the status file (the metrics follow at the next sweep).
-    pub fn status_written(&self, status: &Bytes) {
+    pub fn status_written(&self, status: Bytes) {
         if let Some(tx) = &self.latest {
             tx.send_modify(|snap| {
                 if let Some(s) = snap {
-                    *snap = Some(Arc::new(Snapshot { status: status.clone(), ..Snapshot::clone(s) }));
+                    *snap = Some(Arc::new(Snapshot { status, ..Snapshot::clone(s) }));
                 }
             });
         }
+    }
+
+    /// Whether `GET /status` is served (the document is then also needed as one buffer).
+    pub fn serves_status(&self) -> bool {
+        self.latest.is_some()
     }
 
     /// A reloaded config: the token file is read again (a bad one keeps the old token);

@@ -3,7 +3,7 @@
 
 use super::{Monitor, Worker};
 use crate::classify::idle_since;
-use crate::sink::status::{Counts, DaemonInfo, StatusDoc, WorkerStatus};
+use crate::sink::status::{Counts, DaemonInfo, StatusDoc, StatusParts, WorkerStatus};
 use crate::timefmt::{rfc3339, secs};
 
 impl Monitor {
@@ -21,14 +21,14 @@ impl Monitor {
         StatusDoc { schema: crate::sink::status::SCHEMA, daemon, counts: self.counts(), workers }
     }
 
-    /// The document's bytes, the same as `status(daemon).to_bytes()`, from the encoded
-    /// entries: a copy, not an encoding, of 10,000 workers (only the stale ones are encoded).
-    pub fn status_bytes(&mut self, daemon: &DaemonInfo) -> Vec<u8> {
+    /// The document in parts (`StatusParts`): each worker's encoded entry, shared, not
+    /// copied or encoded again (only the stale ones are encoded).
+    pub fn status_parts(&mut self, daemon: &DaemonInfo) -> StatusParts {
         for w in self.workers.values_mut().filter(|w| w.status_stale) {
             w.encode_status();
         }
-        let entries: usize = self.workers.values().map(|w| w.status_json.len() + 1).sum();
-        crate::sink::status::join(daemon, self.counts(), entries, self.workers.values().map(|w| &w.status_json[..]))
+        let entries = self.workers.values().map(|w| w.status_json.clone()).collect();
+        StatusParts::new(daemon, self.counts(), entries)
     }
 }
 
@@ -68,12 +68,10 @@ impl Worker {
     pub(super) fn encode_status(&mut self) {
         self.status_stale = false;
         let entry = self.status_entry();
-        self.status_json.clear();
-        serde_json::to_writer(&mut self.status_json, &entry).expect("status serializes");
-        // Entries keep their size from look to look: trim only real slack, not every byte.
-        if self.status_json.capacity() > self.status_json.len() + 64 {
-            self.status_json.shrink_to_fit();
-        }
+        let mut json = Vec::with_capacity(self.status_json.len() + 16);
+        serde_json::to_writer(&mut json, &entry).expect("status serializes");
+        // A new buffer, not the old one reused: a status write may still hold the old one.
+        self.status_json = bytes::Bytes::from(json);
     }
 }
 
@@ -107,11 +105,15 @@ mod tests {
             listen: Some("127.0.0.1:1".into()),
         };
         assert_eq!(
-            String::from_utf8(m.status_bytes(&daemon)).unwrap(),
+            String::from_utf8(m.status_parts(&daemon).to_bytes()).unwrap(),
             String::from_utf8(m.status(daemon.clone()).to_bytes()).unwrap()
         );
         let mut empty = Monitor::new("boot".into(), None);
-        let d = DaemonInfo { listen: None, faults: Default::default(), ..daemon };
-        assert_eq!(empty.status_bytes(&d), empty.status(d).to_bytes());
+        let d = DaemonInfo { listen: None, faults: Default::default(), ..daemon.clone() };
+        assert_eq!(empty.status_parts(&d).to_bytes(), empty.status(d).to_bytes());
+        // Streamed into the file: the same bytes.
+        let path = dir.path().join("status.json");
+        crate::sink::status::write_parts(&path, &m.status_parts(&daemon)).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), m.status(daemon).to_bytes());
     }
 }

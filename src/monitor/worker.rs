@@ -46,7 +46,7 @@ pub struct Worker {
     /// This worker's entry in the status document: a status write joins these instead of
     /// encoding 10,000 workers again for one that changed. A sweep encodes each entry in its
     /// slice; a look between sweeps marks it `status_stale`, for the next status write.
-    pub(super) status_json: Vec<u8>,
+    pub(super) status_json: bytes::Bytes,
     pub(super) status_stale: bool,
 }
 
@@ -136,7 +136,7 @@ impl Worker {
             liveness_at: now,
             liveness_size: size,
             repiped_at: None,
-            status_json: Vec::new(),
+            status_json: bytes::Bytes::new(),
             status_stale: true,
         };
         let events = if restored {

@@ -12,10 +12,20 @@ pub const TEMP_SUFFIX: &str = ".tmp";
 /// adds an fsync of the data before the rename and of the directory after it (for state
 /// that must survive a crash or a power loss).
 pub fn write(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> std::io::Result<()> {
+    write_with(path, mode, durable, |f| f.write_all(bytes))
+}
+
+/// `write`, with the content produced by `fill` into the temp file.
+pub fn write_with(
+    path: &Path,
+    mode: u32,
+    durable: bool,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX).tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
+    fill(tmp.as_file_mut())?;
     tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
     if durable {
         tmp.as_file().sync_all()?;

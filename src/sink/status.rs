@@ -4,8 +4,10 @@
 use crate::config::Activity;
 use crate::content::Counts as ContentCounts;
 use crate::model::{Reason, Source, State};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 
 pub const SCHEMA: u32 = 1;
@@ -120,32 +122,57 @@ impl StatusDoc {
     }
 }
 
-/// Builds the bytes `StatusDoc::to_bytes` would from already encoded worker entries
-/// (`entries` bytes of them, for the allocation). Field order follows `StatusDoc`.
-pub fn join<'a>(
-    daemon: &DaemonInfo,
-    counts: Counts,
-    entries: usize,
-    workers: impl Iterator<Item = &'a [u8]>,
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(entries + 1024);
-    out.extend_from_slice(format!("{{\"schema\":{SCHEMA},\"daemon\":").as_bytes());
-    serde_json::to_writer(&mut out, daemon).expect("status serializes");
-    out.extend_from_slice(b",\"counts\":");
-    serde_json::to_writer(&mut out, &counts).expect("status serializes");
-    out.extend_from_slice(b",\"workers\":[");
-    for (i, w) in workers.enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(w);
+/// A status document in pieces: the head (schema, daemon, counts) and each worker's entry,
+/// already encoded and shared, not copied. Written out (`write_to`) it is byte for byte
+/// `StatusDoc::to_bytes`; the status writer streams it into the file, so no joined copy of
+/// a 10,000-worker document is ever held.
+#[derive(Debug, Clone)]
+pub struct StatusParts {
+    head: Vec<u8>,
+    entries: Vec<Bytes>,
+}
+
+impl StatusParts {
+    pub fn new(daemon: &DaemonInfo, counts: Counts, entries: Vec<Bytes>) -> StatusParts {
+        let mut head = format!("{{\"schema\":{SCHEMA},\"daemon\":").into_bytes();
+        serde_json::to_writer(&mut head, daemon).expect("status serializes");
+        head.extend_from_slice(b",\"counts\":");
+        serde_json::to_writer(&mut head, &counts).expect("status serializes");
+        head.extend_from_slice(b",\"workers\":[");
+        StatusParts { head, entries }
     }
-    out.extend_from_slice(b"]}\n");
-    out
+
+    pub fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        w.write_all(&self.head)?;
+        for (i, e) in self.entries.iter().enumerate() {
+            if i > 0 {
+                w.write_all(b",")?;
+            }
+            w.write_all(e)?;
+        }
+        w.write_all(b"]}\n")
+    }
+
+    /// The document as one buffer (for `GET /status`).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let len = self.head.len() + self.entries.iter().map(|e| e.len() + 1).sum::<usize>() + 3;
+        let mut out = Vec::with_capacity(len);
+        self.write_to(&mut out).expect("writing to memory");
+        out
+    }
 }
 
 /// Writes a serialized status document. Readable by other users: `pulsewatch status` and
 /// monitoring agents read it.
 pub fn write_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     super::atomic::write(path, bytes, 0o644, false)
+}
+
+/// Writes a status document from its parts (see `StatusParts`), as `write_bytes` does.
+pub fn write_parts(path: &Path, parts: &StatusParts) -> std::io::Result<()> {
+    super::atomic::write_with(path, 0o644, false, |f| {
+        let mut w = std::io::BufWriter::with_capacity(64 * 1024, f);
+        parts.write_to(&mut w)?;
+        w.flush()
+    })
 }

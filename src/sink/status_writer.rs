@@ -2,14 +2,14 @@
 //! and the working loop must not wait for the filesystem while a death or a write waits
 //! for it. Only the newest document matters, so a backlog collapses to the latest one.
 
-use bytes::Bytes;
+use super::status::StatusParts;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-type Job = (u64, PathBuf, Bytes);
+type Job = (u64, PathBuf, StatusParts);
 
 /// The number of the last job written (or superseded), for `flush`.
 type Done = Arc<(Mutex<u64>, Condvar)>;
@@ -48,11 +48,15 @@ impl StatusWriter {
     }
 
     /// Hands `doc` over to be written to `path`; returns at once.
-    pub fn write(&mut self, path: PathBuf, doc: Bytes) {
+    pub fn write(&mut self, path: PathBuf, doc: StatusParts) {
         self.sent += 1;
         match &self.tx {
-            Some(tx) if tx.send((self.sent, path.clone(), doc.clone())).is_ok() => {}
-            _ => write_one(&path, &doc, &self.faults, &self.last_error),
+            Some(tx) => {
+                if let Err(std::sync::mpsc::SendError((_, path, doc))) = tx.send((self.sent, path, doc)) {
+                    write_one(&path, &doc, &self.faults, &self.last_error);
+                }
+            }
+            None => write_one(&path, &doc, &self.faults, &self.last_error),
         }
     }
 
@@ -100,8 +104,8 @@ fn write_loop(rx: &Receiver<Job>, faults: &AtomicU64, last_error: &Mutex<Option<
     }
 }
 
-fn write_one(path: &std::path::Path, doc: &[u8], faults: &AtomicU64, last_error: &Mutex<Option<String>>) {
-    let result = super::status::write_bytes(path, doc);
+fn write_one(path: &std::path::Path, doc: &StatusParts, faults: &AtomicU64, last_error: &Mutex<Option<String>>) {
+    let result = super::status::write_parts(path, doc);
     let mut last = last_error.lock().unwrap_or_else(|p| p.into_inner());
     match result {
         Ok(()) => *last = None,
@@ -119,26 +123,46 @@ fn write_one(path: &std::path::Path, doc: &[u8], faults: &AtomicU64, last_error:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
+
+    /// A "document" whose entries are `text`: what is written is easy to recognize.
+    fn doc(text: &str) -> StatusParts {
+        let d = crate::sink::status::DaemonInfo {
+            pid: 1,
+            version: String::new(),
+            started_at: String::new(),
+            updated_at: String::new(),
+            config: String::new(),
+            faults: Default::default(),
+            listen: None,
+        };
+        StatusParts::new(&d, Default::default(), vec![Bytes::from(text.to_string())])
+    }
+
+    fn entries(path: &std::path::Path) -> String {
+        let text = std::fs::read_to_string(path).unwrap();
+        text.split("\"workers\":[").nth(1).unwrap().trim_end_matches("]}\n").to_string()
+    }
 
     #[test]
     fn writes_the_latest_and_counts_failures() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("status.json");
         let mut w = StatusWriter::new();
-        w.write(dir.path().join("no/such/dir/\0bad"), Bytes::from_static(b"x"));
+        w.write(dir.path().join("no/such/dir/\0bad"), doc("x"));
         wait_for(|| w.faults() == 1);
         for i in 0..100 {
-            w.write(path.clone(), Bytes::from(format!("{i}\n")));
+            w.write(path.clone(), doc(&i.to_string()));
         }
         w.flush();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "99\n", "flushed");
-        w.write(path.clone(), Bytes::from_static(b"99\n"));
+        assert_eq!(entries(&path), "99", "flushed");
+        w.write(path.clone(), doc("99"));
         w.finish();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "99\n", "the last document wins");
+        assert_eq!(entries(&path), "99", "the last document wins");
         assert_eq!(w.faults(), 1);
         // After `finish` writes happen on the caller's thread, still counted.
-        w.write(path.clone(), Bytes::from_static(b"after\n"));
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "after\n");
+        w.write(path.clone(), doc("after"));
+        assert_eq!(entries(&path), "after");
     }
 
     fn wait_for(cond: impl Fn() -> bool) {
