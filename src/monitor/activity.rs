@@ -19,9 +19,17 @@ pub struct SavedContent {
     pub cursor: Cursor,
 }
 
-/// Per-worker reader state.
+/// Per-worker reader state: nothing in mtime mode (most workers), the reader in content
+/// mode. Boxed because the reader (terminal parser, recent-line memory, live region) is
+/// ~0.8 KB inline and the worker table holds one `Activity` per worker.
 #[derive(Debug, Default)]
 pub struct Activity {
+    content: Option<Box<Reader>>,
+}
+
+/// Content mode's reader.
+#[derive(Debug, Default)]
+struct Reader {
     cursor: Option<Cursor>,
     tracker: Tracker,
     /// The content clock; `None` until the log was first seen.
@@ -43,37 +51,41 @@ pub struct Clocks {
 
 impl Activity {
     pub fn restore(saved: Option<SavedContent>) -> Activity {
-        match saved {
-            Some(s) => Activity {
+        let content = saved.map(|s| {
+            Box::new(Reader {
                 cursor: Some(s.cursor),
                 last_output: Some(s.last_output),
                 prime: true,
-                ..Activity::default()
-            },
-            None => Activity::default(),
-        }
+                ..Reader::default()
+            })
+        });
+        Activity { content }
     }
 
     pub fn saved(&self) -> Option<SavedContent> {
-        Some(SavedContent { last_output: self.last_output?, cursor: self.cursor? })
+        let r = self.content.as_deref()?;
+        Some(SavedContent { last_output: r.last_output?, cursor: r.cursor? })
     }
 
     pub fn counts(&self) -> Option<Counts> {
-        self.cursor.map(|_| self.tracker.counts)
+        let r = self.content.as_deref()?;
+        r.cursor.map(|_| r.tracker.counts)
     }
 
     /// The live region of the terminal (content mode), for prompt detection.
     pub fn live_region(&self) -> Vec<String> {
-        self.tracker.live_region()
+        self.content.as_deref().map(|r| r.tracker.live_region()).unwrap_or_default()
     }
 
     /// The prompt showing in the live region, once it held (content mode; else none).
     pub fn prompt(&mut self, settings: &WorkerSettings, now: SystemTime) -> Prompt {
-        if settings.activity != Mode::Content || self.cursor.is_none() {
-            return Prompt::None;
+        match self.content.as_deref_mut() {
+            Some(r) if settings.activity == Mode::Content && r.cursor.is_some() => {
+                let look = agent::scan(&r.tracker.live_region(), &settings.rules.preset);
+                r.hold.observe(look, now)
+            }
+            _ => Prompt::None,
         }
-        let look = agent::scan(&self.tracker.live_region(), &settings.rules.preset);
-        self.hold.observe(look, now)
     }
 
     /// When the prompt judgement may change with nothing written: the hold settling, or a
@@ -87,7 +99,8 @@ impl Activity {
         now: SystemTime,
     ) -> Option<SystemTime> {
         let asking = last_output.filter(|_| shown == Prompt::Input).map(|t| t + input_after).filter(|t| *t > now);
-        [self.hold.next_change(now), asking].into_iter().flatten().min()
+        let settles = self.content.as_deref().and_then(|r| r.hold.next_change(now));
+        [settles, asking].into_iter().flatten().min()
     }
 
     /// Reads what the log says now. `facts` is this look's `stat` of the log.
@@ -100,31 +113,34 @@ impl Activity {
         };
         let last_output = if settings.activity == Mode::Mtime {
             // Switching to content mode later starts over from that moment.
-            if self.cursor.is_some() || self.last_output.is_some() {
-                *self = Activity::default();
-            }
+            self.content = None;
             last_write
-        } else if *facts == LogFacts::Missing {
-            // Gone: a log that comes back is a new stream, judged from its start.
-            if self.cursor.take().is_some() {
-                self.tracker.restart();
-            }
-            self.last_output = None;
-            self.prime = false;
-            None
         } else {
-            if problem.is_none() {
-                problem = self.read(path, facts, settings).err().map(|e| e.to_string());
+            let r = self.content.get_or_insert_with(Box::default);
+            if *facts == LogFacts::Missing {
+                // Gone: a log that comes back is a new stream, judged from its start.
+                if r.cursor.take().is_some() {
+                    r.tracker.restart();
+                }
+                r.last_output = None;
+                r.prime = false;
+                None
+            } else {
+                if problem.is_none() {
+                    problem = r.read(path, facts, settings).err().map(|e| e.to_string());
+                }
+                if problem.is_some() {
+                    // Nothing readable: the clock holds (it starts at the mtime, benefit of the doubt).
+                    r.last_output = r.last_output.or(last_write);
+                }
+                r.last_output
             }
-            if problem.is_some() {
-                // Nothing readable: the clock holds (it starts at the mtime, benefit of the doubt).
-                self.last_output = self.last_output.or(last_write);
-            }
-            self.last_output
         };
         Clocks { last_write, last_output, error: problem.map(|e| format!("{}: {e}", path.display())) }
     }
+}
 
+impl Reader {
     fn read(&mut self, path: &Path, facts: &LogFacts, settings: &WorkerSettings) -> Result<(), tail::TailError> {
         let rules = &settings.rules;
         let LogFacts::Present { dev, ino, size, mtime, .. } = *facts else {
