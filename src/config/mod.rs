@@ -55,7 +55,7 @@ impl Config {
             })
             .unwrap_or_else(|| RegistrySource {
                 dir: self.daemon.state_dir.join("workers"),
-                settings: self.defaults.clone(),
+                settings: Arc::new(self.defaults.clone()),
                 labels: BTreeMap::new(),
                 presets: self.presets.clone(),
             })
@@ -193,7 +193,9 @@ pub struct WorkerSpec {
     pub log: PathBuf,
     pub process: ProcessSpec,
     pub source: Source,
-    pub settings: WorkerSettings,
+    /// Shared with the source that listed the worker and its other workers: a glob's 10,000
+    /// workers hold one copy, not 10,000.
+    pub settings: Arc<WorkerSettings>,
     pub labels: BTreeMap<String, String>,
 }
 
@@ -211,7 +213,7 @@ pub struct GlobSource {
     /// Template with `{stem}` and `{name}`.
     pub id: String,
     pub pidfile: Option<String>,
-    pub settings: WorkerSettings,
+    pub settings: Arc<WorkerSettings>,
     pub labels: BTreeMap<String, String>,
 }
 
@@ -222,7 +224,7 @@ pub struct TmuxSource {
     pub log: String,
     pub id: String,
     pub only_piped: bool,
-    pub settings: WorkerSettings,
+    pub settings: Arc<WorkerSettings>,
     pub labels: BTreeMap<String, String>,
 }
 
@@ -230,7 +232,7 @@ pub struct TmuxSource {
 pub struct RegistrySource {
     pub dir: PathBuf,
     /// The base that each entry's own overrides apply to.
-    pub settings: WorkerSettings,
+    pub settings: Arc<WorkerSettings>,
     pub labels: BTreeMap<String, String>,
     /// The presets an entry's `ignore_preset` may name.
     pub presets: Arc<PresetLibrary>,

@@ -92,7 +92,7 @@ mod tests {
             pattern: format!("{}/*.log", logs.display()),
             id: "w-{stem}".into(),
             pidfile: Some(format!("{}/pids/{{stem}}.pid", dir.path().display())),
-            settings: WorkerSettings::default(),
+            settings: WorkerSettings::default().into(),
             labels: Default::default(),
         };
         let mut d = Discovery::default();

@@ -88,7 +88,7 @@ mod tests {
             log: log.into(),
             process: ProcessSpec::None,
             source,
-            settings: WorkerSettings::default(),
+            settings: WorkerSettings::default().into(),
             labels: Default::default(),
         }
     }

@@ -93,7 +93,7 @@ mod tests {
             log: "/logs/{session}-{window}.{pane}-{pane_id}.log".into(),
             id: "{session}".into(),
             only_piped: true,
-            settings: WorkerSettings::default(),
+            settings: WorkerSettings::default().into(),
             labels: Default::default(),
         };
         let panes = vec![pane("agent", "%1", true), pane("idle", "%2", false), pane("../my sess", "%3", true)];
@@ -123,7 +123,7 @@ mod tests {
             log: "/logs/{session}.log".into(),
             id: "{session}".into(),
             only_piped: true,
-            settings: WorkerSettings::default(),
+            settings: WorkerSettings::default().into(),
             labels: Default::default(),
         };
         let mut snapshot = Panes::with(server.clone(), vec![pane("work", "%1", true), pane("other", "%2", true)]);

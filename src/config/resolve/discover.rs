@@ -29,7 +29,7 @@ pub(super) fn discover(
             ),
         ));
     }
-    let settings = apply(doc, &d.overrides(), defaults, presets, "discover")?;
+    let settings = Arc::new(apply(doc, &d.overrides(), defaults, presets, "discover")?);
     let labels = labels(doc, &d.labels)?;
     let stray = |at: Option<Range<usize>>, key: &str, kind: &str| -> Result<(), ConfigError> {
         match at {

@@ -28,10 +28,11 @@ pub(super) fn resolve(doc: &Doc, raw: RawFile, path: Option<PathBuf>) -> Result<
     let defaults = apply(doc, &raw.defaults.overrides(), &WorkerSettings::default(), &presets, "defaults")?;
     let state_dir = daemon.state_dir.clone();
 
+    let shared = Arc::new(defaults.clone());
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut workers = Vec::with_capacity(raw.worker.len());
     for w in &raw.worker {
-        let spec = worker(doc, w.get_ref(), w.span(), &defaults, &presets, &state_dir, Source::Config)?;
+        let spec = worker(doc, w.get_ref(), w.span(), &shared, &presets, &state_dir, Source::Config)?;
         let at = w.get_ref().id.as_ref().map_or(w.span(), |i| i.span());
         if let Some(first) = seen.insert(spec.id.to_string(), at.start) {
             let (line, _) = super::load::line_col(doc.text, first);

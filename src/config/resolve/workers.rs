@@ -6,7 +6,7 @@ pub(in crate::config) fn worker(
     doc: &Doc,
     w: &RawWorker,
     table: Range<usize>,
-    base: &WorkerSettings,
+    base: &Arc<WorkerSettings>,
     presets: &PresetLibrary,
     state_dir: &Path,
     source: Source,
@@ -67,9 +67,15 @@ pub(in crate::config) fn worker(
         log: paths::expand(log.get_ref(), state_dir),
         process,
         source,
-        settings: apply(doc, &w.overrides(), base, presets, "worker")?,
+        settings: shared(apply(doc, &w.overrides(), base, presets, "worker")?, base),
         labels: labels(doc, &w.labels)?,
     })
+}
+
+/// A worker without overrides shares its base's settings (a registry of 10,000 entries
+/// holds one copy).
+fn shared(s: WorkerSettings, base: &Arc<WorkerSettings>) -> Arc<WorkerSettings> {
+    if s == **base { base.clone() } else { Arc::new(s) }
 }
 
 pub(super) fn pid(doc: &Doc, p: &Spanned<i64>, key: &str) -> Result<i32, ConfigError> {
