@@ -68,12 +68,12 @@ impl Daemon {
         }
         let mut delta = delta.unwrap_or(Delta { last_seq: seq, ..Delta::default() });
         delta.hooks = hooks;
-        delta.unlogged = stamped.iter().map(|s| s.line.clone()).collect();
+        delta.unlogged = stamped.iter().map(|s| std::borrow::Cow::Borrowed(s.line.as_str())).collect();
         self.append(delta);
         true
     }
 
-    fn append(&mut self, delta: Delta) {
+    fn append(&mut self, delta: Delta<'_>) {
         self.last_save = Instant::now();
         if let Err(e) = self.store.append(&delta) {
             self.faults.state_file += 1;

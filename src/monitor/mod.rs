@@ -218,7 +218,7 @@ impl Monitor {
 
     /// What persistent state changed since the last call, as a journal record (`None`
     /// when nothing did).
-    pub fn take_changes(&mut self, last_seq: u64) -> Option<Delta> {
+    pub fn take_changes(&mut self, last_seq: u64) -> Option<Delta<'static>> {
         let c = std::mem::take(&mut self.changes);
         if c.workers.is_empty() && c.removed.is_empty() && !c.forgotten {
             return None;

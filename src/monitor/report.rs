@@ -71,7 +71,8 @@ impl Worker {
         let mut json = Vec::with_capacity(self.status_json.len() + 16);
         serde_json::to_writer(&mut json, &entry).expect("status serializes");
         // A new buffer, not the old one reused: a status write may still hold the old one.
-        self.status_json = bytes::Bytes::from(json);
+        // Exactly sized: `Bytes` from a Vec with spare capacity costs a second allocation.
+        self.status_json = bytes::Bytes::from(json.into_boxed_slice());
     }
 }
 

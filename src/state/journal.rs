@@ -6,6 +6,7 @@
 use super::persist::{self, Saved, SavedWorker};
 use crate::hooks::SavedHooks;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,7 +26,7 @@ struct Header {
 
 /// One batch of changes, applied in order on top of the snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Delta {
+pub struct Delta<'a> {
     pub last_seq: u64,
     /// Workers whose saved state changed (or appeared), in full.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -35,15 +36,16 @@ pub struct Delta {
     /// The whole forgotten map, when it changed.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "persist::opt_time_map")]
     pub forgotten: Option<BTreeMap<String, SystemTime>>,
-    /// Event lines stamped in this batch, written here before the event log gets them.
+    /// Event lines stamped in this batch, written here before the event log gets them
+    /// (borrowed when saving: the first sweep stamps 10,000 of them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub unlogged: Vec<String>,
+    pub unlogged: Vec<Cow<'a, str>>,
     /// All hook runs and reminders, when they changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<SavedHooks>,
 }
 
-impl Delta {
+impl Delta<'_> {
     /// Folds this batch into `saved`. Unlogged lines accumulate: `EventLog::recover` keeps
     /// only those past the log's last seq.
     pub fn apply(self, saved: &mut Saved) {
@@ -55,7 +57,7 @@ impl Delta {
         if let Some(f) = self.forgotten {
             saved.forgotten = f;
         }
-        saved.unlogged.extend(self.unlogged);
+        saved.unlogged.extend(self.unlogged.into_iter().map(Cow::into_owned));
         if let Some(h) = self.hooks {
             saved.hooks = h;
         }
@@ -101,17 +103,20 @@ impl Store {
         let Some(len) = self.len else {
             return Err(std::io::Error::other("the journal needs a compaction first"));
         };
-        let mut line = serde_json::to_vec(delta).expect("a delta serializes");
-        line.push(b'\n');
         // A failed append leaves the journal's tail undefined: nothing more is appended
         // after it, the next save writes a whole snapshot instead.
         self.len = None;
         // Opened for each append, not kept: one more syscall next to the fdatasync, and the
         // state dir's permissions and mounts apply to every save, as they do to a snapshot.
-        let mut file = std::fs::OpenOptions::new().append(true).open(&self.journal)?;
-        file.write_all(&line)?;
+        let file = std::fs::OpenOptions::new().append(true).open(&self.journal)?;
+        // Streamed, not encoded into a buffer first: the first sweep's record holds every
+        // worker (megabytes at 10,000), and only a whole line is ever read back.
+        let mut w = std::io::BufWriter::with_capacity(64 * 1024, file);
+        serde_json::to_writer(&mut w, delta).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
         file.sync_data()?;
-        self.len = Some(len + line.len() as u64);
+        self.len = Some(file.metadata()?.len().max(len));
         Ok(())
     }
 
@@ -148,7 +153,7 @@ fn replay(path: &Path, saved: Option<Saved>) -> Option<Saved> {
     let mut applied = 0usize;
     for line in lines {
         let whole = line.ends_with(b"\n");
-        match serde_json::from_slice::<Delta>(line) {
+        match serde_json::from_slice::<Delta<'_>>(line) {
             Ok(d) if whole => {
                 d.apply(&mut saved);
                 applied += 1;

@@ -127,7 +127,12 @@ pub fn remove_stale_temp_files(dir: &Path) {
 }
 
 pub fn save(path: &Path, saved: &Saved) -> std::io::Result<()> {
-    super::super::sink::atomic::write(path, &serialize(saved), 0o600, true)
+    // Streamed into the temp file: at 10,000 workers the encoding is megabytes.
+    crate::sink::atomic::write_with(path, 0o600, true, |f| {
+        let mut w = std::io::BufWriter::with_capacity(64 * 1024, f);
+        serde_json::to_writer(&mut w, saved).map_err(std::io::Error::other)?;
+        std::io::Write::flush(&mut w)
+    })
 }
 
 /// `time_map` for an optional map (a journal record carries `forgotten` only when it changed).
