@@ -29,6 +29,7 @@ pub fn run(cfg: Config, explicit: Option<PathBuf>) -> Result<(), DaemonError> {
 /// - one arena: each thread that allocates would otherwise get its own (the runtime's
 ///   worker threads, notify's inotify thread), each with its own fragmentation. The loop
 ///   thread does nearly all allocating, so there is no contention to speak of.
+///
 /// Called before the runtime (or any other thread) starts.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_malloc() {

@@ -18,7 +18,7 @@ fn worker(since_s: u64) -> SavedWorker {
     }
 }
 
-fn delta(seq: u64, id: &str, since_s: u64) -> Delta {
+fn delta(seq: u64, id: &str, since_s: u64) -> Delta<'static> {
     Delta { last_seq: seq, workers: [(id.to_string(), worker(since_s))].into(), ..Delta::default() }
 }
 
