@@ -132,10 +132,6 @@ impl Store {
         self.len = Some(header.len() as u64);
         Ok(())
     }
-
-    pub fn journal_len(&self) -> Option<u64> {
-        self.len
-    }
 }
 
 /// Applies the journal at `path` to `saved` when it belongs to that snapshot. A torn last
